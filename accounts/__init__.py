@@ -1,0 +1,1 @@
+"""Account balances and the operations applied to them (database alias: accounts)."""

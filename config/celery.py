@@ -1,0 +1,30 @@
+"""The Celery app: Redis broker, at-least-once delivery (see CELERY_* in settings)."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = Celery("statelab")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_init.connect
+def expose_worker_metrics(**_kwargs) -> None:
+    """Serve the worker's metrics on STATELAB_WORKER_METRICS_PORT (e.g. for docker compose,
+    where web and worker do not share a PROMETHEUS_MULTIPROC_DIR)."""
+    port = os.environ.get("STATELAB_WORKER_METRICS_PORT")
+    if not port:
+        return
+    from prometheus_client import start_http_server
+
+    from core.metrics import scrape_registry
+
+    start_http_server(
+        int(port),
+        addr=os.environ.get("STATELAB_WORKER_METRICS_ADDR", "127.0.0.1"),
+        registry=scrape_registry(),
+    )

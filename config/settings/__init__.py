@@ -1,0 +1,1 @@
+"""Settings by purpose: ``local`` (make run), ``test`` (make test), ``production``."""

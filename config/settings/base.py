@@ -1,0 +1,195 @@
+"""Settings shared by every purpose. Every value comes from ``config.settings.env``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from config.settings import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+DEV_SECRET_KEY = "dev-only-insecure-key-for-the-embedded-stack-never-use-in-production-0000"  # noqa: S105 - refused by production settings
+DEV_DEMO_PASSWORD = "statelab-demo"  # noqa: S105 - refused by production settings
+
+SECRET_KEY = env.get_str("DJANGO_SECRET_KEY", DEV_SECRET_KEY)
+DEBUG = env.get_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env.get_list("DJANGO_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.get_list("DJANGO_CSRF_TRUSTED_ORIGINS", [])
+DEMO_PASSWORD = env.get_str("STATELAB_DEMO_PASSWORD", DEV_DEMO_PASSWORD)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_prometheus",
+    "core",
+    "accounts",
+    "ledger",
+    "profiles",
+    "sharding",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "core.middleware.ProblemDetailsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases (DESIGN section 2): one URL per alias --------------------------------------
+CONN_MAX_AGE = env.get_int("DB_CONN_MAX_AGE", 60)
+REPLICA_URLS = env.service_urls("REPLICA_URLS")
+SHARD_URLS = env.service_urls("SHARD_URLS")
+if len(SHARD_URLS) < 4:
+    raise env.BadSettingValue(f"SHARD_URLS names {len(SHARD_URLS)} shards; at least 4 are needed")
+
+REPLICA_ALIASES = [f"replica_{number}" for number in range(1, len(REPLICA_URLS) + 1)]
+SHARD_ALIASES = [f"shard_{number}" for number in range(len(SHARD_URLS))]
+
+
+def _replica(url: str) -> dict:
+    # In tests the replica serves the primary's test database, which reaches it by replication.
+    return {**env.database_from_url(url, conn_max_age=CONN_MAX_AGE), "TEST": {"MIRROR": "default"}}
+
+
+DATABASES = {
+    "default": env.database_from_url(env.service_url("DATABASE_URL"), conn_max_age=CONN_MAX_AGE),
+    **{alias: _replica(url) for alias, url in zip(REPLICA_ALIASES, REPLICA_URLS, strict=True)},
+    "accounts": env.database_from_url(
+        env.service_url("ACCOUNTS_DATABASE_URL"), conn_max_age=CONN_MAX_AGE
+    ),
+    "ledger": env.database_from_url(
+        env.service_url("LEDGER_DATABASE_URL"), conn_max_age=CONN_MAX_AGE
+    ),
+    **{
+        alias: env.database_from_url(url, conn_max_age=CONN_MAX_AGE)
+        for alias, url in zip(SHARD_ALIASES, SHARD_URLS, strict=True)
+    },
+}
+DATABASE_ROUTERS = ["config.routers.AppDatabaseRouter"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Redis: cache and Celery broker ----------------------------------------------------------
+REDIS_URL = env.service_url("REDIS_URL")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.get_str("STATELAB_CACHE_PREFIX", "statelab"),
+        "TIMEOUT": 300,
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+CELERY_BROKER_URL = env.service_url("CELERY_BROKER_URL")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = env.get_int("STATELAB_TASK_TIME_LIMIT", 60)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TIMEZONE = "UTC"
+
+# --- Auth, sessions, i18n, static --------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.get_int("STATELAB_MAX_BODY_BYTES", 256 * 1024)
+
+# --- REST API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "statelab API",
+    "DESCRIPTION": (
+        "Consistency patterns on real Postgres and Redis: a money-transfer saga, "
+        "session-consistent reads over streaming replicas, sharding with hot-key spreading. "
+        "Every error is an RFC 9457 problem document with a stable `code`."
+    ),
+    "VERSION": "0.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# --- Metrics, logging -------------------------------------------------------------------------
+PROMETHEUS_EXPORT_MIGRATIONS = False
+REPLICA_PROBE_TIMEOUT_S = 1.0
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.get_str("STATELAB_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

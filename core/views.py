@@ -1,0 +1,74 @@
+from typing import Any
+
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.faults import FaultValueInvalid, fault_specs, faults_get, faults_set
+from core.serializers import FaultsSerializer
+
+
+class WhoAmIView(APIView):
+    """The caller's identity: the cheapest authenticated endpoint, and the benchmarks' baseline."""
+
+    @extend_schema(
+        responses=inline_serializer(
+            "WhoAmI",
+            fields={
+                "id": serializers.IntegerField(),
+                "username": serializers.CharField(),
+                "is_staff": serializers.BooleanField(),
+            },
+        )
+    )
+    def get(self, request: Request) -> Response:
+        user = request.user
+        return Response({"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff})
+
+
+class FaultsView(APIView):
+    """Staff: the fault switches. GET lists them with their values; PATCH changes the given
+    switches; PUT sets all of them (omitted switches go back to their defaults)."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=FaultsSerializer)
+    def get(self, request: Request) -> Response:
+        return Response(_faults_document(faults_get(fresh=True)))
+
+    @extend_schema(request=dict[str, Any], responses=FaultsSerializer)
+    def patch(self, request: Request) -> Response:
+        values = faults_set(values=_switch_values(request.data), actor=request.user.get_username())
+        return Response(_faults_document(values))
+
+    @extend_schema(request=dict[str, Any], responses=FaultsSerializer)
+    def put(self, request: Request) -> Response:
+        given = _switch_values(request.data)
+        defaults = {name: spec.default for name, spec in fault_specs().items()}
+        values = faults_set(values={**defaults, **given}, actor=request.user.get_username())
+        return Response(_faults_document(values))
+
+
+def _switch_values(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise FaultValueInvalid("the body must be an object of switch names to values")
+    return dict(data)
+
+
+def _faults_document(values: dict[str, Any]) -> dict[str, Any]:
+    faults = []
+    for name, spec in sorted(fault_specs().items()):
+        entry = {
+            "name": name,
+            "kind": spec.kind,
+            "value": values[name],
+            "default": spec.default,
+            "description": spec.description,
+        }
+        if spec.choices:
+            entry["choices"] = list(spec.choices)
+        faults.append(entry)
+    return {"faults": faults}

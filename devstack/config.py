@@ -1,0 +1,85 @@
+"""Addresses and names of the embedded stack.
+
+Pure: reads the environment once on import, starts nothing, imports nothing heavy, because
+Django settings import it.
+"""
+
+import os
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+STACK_DIR: Path = Path(os.environ.get("STATELAB_STACK_DIR") or REPO_ROOT / ".stack").absolute()
+PG_PORT: int = _int_env("STATELAB_PG_PORT", 55432)
+REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 55433)
+REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 56379)
+SHARD_COUNT: int = max(4, _int_env("STATELAB_SHARDS", 4))
+REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
+
+PG_USER = "statelab"
+PG_PASSWORD = "statelab"  # noqa: S105 - dev-only credentials of a cluster bound to 127.0.0.1
+HOST = "127.0.0.1"
+
+POSTGRES_VARIABLES = (
+    "DATABASE_URL",
+    "REPLICA_URLS",
+    "ACCOUNTS_DATABASE_URL",
+    "LEDGER_DATABASE_URL",
+    "SHARD_URLS",
+)
+REDIS_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL")
+
+
+def database_names(shard_count: int = SHARD_COUNT) -> dict[str, str]:
+    """Database alias -> database name inside the embedded cluster."""
+    names = {
+        "default": "statelab",
+        "accounts": "statelab_accounts",
+        "ledger": "statelab_ledger",
+    }
+    names.update({f"shard_{i}": f"statelab_shard_{i}" for i in range(shard_count)})
+    return names
+
+
+def _pg_url(port: int, database: str) -> str:
+    return f"postgres://{PG_USER}:{PG_PASSWORD}@{HOST}:{port}/{database}"
+
+
+def embedded_env(
+    pg_port: int = PG_PORT,
+    replica_port: int = REPLICA_PORT,
+    redis_port: int = REDIS_PORT,
+    shard_count: int = SHARD_COUNT,
+) -> dict[str, str]:
+    """The URL variables that point at the embedded stack."""
+    names = database_names(shard_count)
+    return {
+        "DATABASE_URL": _pg_url(pg_port, names["default"]),
+        "REPLICA_URLS": _pg_url(replica_port, names["default"]),
+        "ACCOUNTS_DATABASE_URL": _pg_url(pg_port, names["accounts"]),
+        "LEDGER_DATABASE_URL": _pg_url(pg_port, names["ledger"]),
+        "SHARD_URLS": ",".join(_pg_url(pg_port, names[f"shard_{i}"]) for i in range(shard_count)),
+        "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
+        "CELERY_BROKER_URL": f"redis://{HOST}:{redis_port}/1",
+    }
+
+
+def postgres_given() -> bool:
+    """True when DATABASE_URL is set: Postgres is provided elsewhere, the stack starts none."""
+    return bool(os.environ.get("DATABASE_URL"))
+
+
+def redis_given() -> bool:
+    """True when REDIS_URL is set: Redis is provided elsewhere, the stack starts none."""
+    return bool(os.environ.get("REDIS_URL"))

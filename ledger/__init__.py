@@ -1,0 +1,1 @@
+"""The transfer saga and the double-entry journal (database alias: ledger)."""

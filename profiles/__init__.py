@@ -1,0 +1,1 @@
+"""Profiles with session-consistent reads over replicas and a write-through cache."""

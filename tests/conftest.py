@@ -1,0 +1,49 @@
+"""Suite-wide setup: real databases (test copies on the embedded or given stack), a real replica.
+
+Django's test runner would point a replica alias at the primary (TEST MIRROR); here the
+replica alias is switched back to the real standby, which receives the primary's test
+database by streaming replication. Mirrors are never flushed or wrapped in transactions by
+Django's test cases, which is what a read-only standby needs.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from core.faults import faults_cache_clear
+from core.replicas import primary_wal_lsn, wait_for_replay
+
+
+def _standby_settings(alias: str) -> dict:
+    primary = connections["default"].settings_dict
+    configured = settings.DATABASES[alias]
+    return {
+        **primary,
+        **{key: configured[key] for key in ("HOST", "PORT", "USER", "PASSWORD", "OPTIONS")},
+        "TEST": {**primary.get("TEST", {}), "MIRROR": "default"},
+    }
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        target = primary_wal_lsn()
+        for alias in settings.REPLICA_ALIASES:
+            connections[alias].close()
+            connections[alias].settings_dict = _standby_settings(alias)
+            if not wait_for_replay(alias, target, timeout_s=60):
+                pytest.exit(f"{alias} did not replay the test databases within 60 s", returncode=3)
+    yield
+    with django_db_blocker.unblock():
+        for alias in settings.REPLICA_ALIASES:
+            connections[alias].close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fault_switches():
+    """Switch values are cached per process; a test must not see the last test's values."""
+    faults_cache_clear()
+    yield
+    faults_cache_clear()

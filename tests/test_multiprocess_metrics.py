@@ -1,0 +1,79 @@
+"""Metrics stay right when gunicorn serves from several worker processes."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.servers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+REQUESTS = 40
+HEALTHZ_COUNTER = (
+    "django_http_requests_total_by_view_transport_method_total"
+    '{method="GET",transport="http",view="healthz"}'
+)
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL
+        return response.read()
+
+
+@pytest.fixture
+def gunicorn_two_workers(tmp_path):
+    port = free_port()
+    multiproc_dir = tmp_path / "prometheus"
+    multiproc_dir.mkdir()
+    environment = {
+        **os.environ,
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "STATELAB_BIND": f"127.0.0.1:{port}",
+        "STATELAB_WEB_WORKERS": "2",
+        "STATELAB_WEB_THREADS": "1",
+    }
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "-c",
+            "config/gunicorn.conf.py",
+        ],
+        cwd=ROOT,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(150):
+            try:
+                _get(base + "/healthz")
+                break
+            except OSError:
+                time.sleep(0.1)
+        yield base, multiproc_dir
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_metrics_count_requests_served_by_every_gunicorn_worker(gunicorn_two_workers):
+    base, multiproc_dir = gunicorn_two_workers
+    warmup = 1
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(_get, [base + "/healthz"] * (REQUESTS - warmup)))
+
+    text = _get(base + "/metrics").decode()
+
+    worker_files = {path.name.rsplit("_", 1)[-1] for path in multiproc_dir.glob("counter_*.db")}
+    assert len(worker_files) >= 2
+    assert f"{HEALTHZ_COUNTER} {float(REQUESTS)}" in text
