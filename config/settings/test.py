@@ -9,14 +9,24 @@ from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, DATABASES, REPLICA_ALIASES
 
 RUN_ID = env.get_str("STATELAB_TEST_RUN_ID", "")
+# Set for processes that a test starts (Celery workers, gunicorn): they must use the test
+# databases that pytest-django created, not the development ones.
+USE_TEST_DATABASES = env.get_bool("STATELAB_USE_TEST_DATABASES", False)
 _suffix = f"_{RUN_ID}" if RUN_ID else ""
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES["default"]["KEY_PREFIX"] = f"statelab-test{_suffix}"
+_test_primary_name = f"test_{DATABASES['default']['NAME']}{_suffix}"
 for _alias, _database in DATABASES.items():
+    _test_name = (
+        _test_primary_name if _alias in REPLICA_ALIASES else f"test_{_database['NAME']}{_suffix}"
+    )
     if _alias not in REPLICA_ALIASES:
-        _database["TEST"] = {"NAME": f"test_{_database['NAME']}{_suffix}"}
+        # No creation order between databases, so a run that needs only one can create it.
+        _database["TEST"] = {"NAME": _test_name, "DEPENDENCIES": []}
+    if USE_TEST_DATABASES:
+        _database["NAME"] = _test_name
 STATIC_ROOT = None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -1,0 +1,121 @@
+"""A real Celery worker process for tests, on the test databases and the real Redis broker."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from django.conf import settings
+
+from config.celery import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def worker_environment(**extra: str) -> dict[str, str]:
+    """The environment of a process that must see what this test process sees."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.test",
+        "STATELAB_USE_TEST_DATABASES": "true",
+        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
+        "REDIS_URL": settings.REDIS_URL,
+        **extra,
+    }
+
+
+class WorkerProcess:
+    """One ``celery worker`` process tree; ``kill()`` is a SIGKILL of the whole group."""
+
+    def __init__(
+        self, hostname: str, concurrency: int, log_path: Path, include: tuple[str, ...] = ()
+    ) -> None:
+        self.hostname = hostname
+        self.log_path = log_path
+        command = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--hostname",
+            hostname,
+            "--concurrency",
+            str(concurrency),
+            "--pool",
+            "prefork",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+        if include:
+            command += ["--include", ",".join(include)]
+        self._log = log_path.open("ab")
+        self.process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=worker_environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout_s: float = 60) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited; see {self.log_path}:\n{self.log_tail()}")
+            replies = app.control.ping(destination=[self.hostname], timeout=0.5)
+            if replies:
+                return
+        raise RuntimeError(f"worker not ready in {timeout_s} s; see {self.log_path}")
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def kill(self) -> None:
+        self._signal_group(signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.process.wait(timeout=30)
+        self._log.close()
+
+    def _signal_group(self, signum: int) -> None:
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def celery_worker(
+    tmp_path: Path, concurrency: int = 2, name: str = "test", include: tuple[str, ...] = ()
+) -> Iterator[WorkerProcess]:
+    """Start a worker, wait until it answers a ping, and always stop its whole process group.
+
+    ``include`` names extra modules to import (tasks defined by a test module)."""
+    hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
+    worker = WorkerProcess(hostname, concurrency, tmp_path / f"worker-{name}.log", include)
+    try:
+        worker.wait_ready()
+        yield worker
+    finally:
+        worker.stop()
