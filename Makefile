@@ -22,12 +22,13 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint format
+.PHONY: help venv up stack-up status migrate seed run test stop lint format bench bench-quick
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
 	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
+	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
 	@echo "make status show the embedded stack;  make lint  ruff + migrations check"
 
 $(BIN)/.installed: pyproject.toml
@@ -59,6 +60,12 @@ run: seed
 
 test: stack-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: stack-up
+	$(BIN)/python -m loadtest.bench --profile full
+
+bench-quick: stack-up
+	$(BIN)/python -m loadtest.bench --profile quick
 
 stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi

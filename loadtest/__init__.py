@@ -1,0 +1,1 @@
+"""Locust scenarios and the benchmark driver (``python -m loadtest.bench``)."""

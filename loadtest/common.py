@@ -1,0 +1,38 @@
+"""What every scenario needs: logging in with a token, the demo users, the shared settings."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from locust import FastHttpUser
+
+DEMO_PASSWORD = os.environ.get("STATELAB_DEMO_PASSWORD", "statelab-demo")
+DEMO_USERS = ("alice", "bob")
+
+
+class TokenUser(FastHttpUser):
+    """A user that sends ``Authorization: Token``. The benchmark driver issues the tokens
+    beforehand (``STATELAB_BENCH_TOKENS``), so that password hashing at log-in does not fall
+    into the measured window; used interactively, the user logs in with its password."""
+
+    abstract = True
+    username = "alice"
+    token = ""
+
+    def on_start(self) -> None:
+        issued = json.loads(os.environ.get("STATELAB_BENCH_TOKENS", "{}"))
+        if self.username in issued:
+            self.token = issued[self.username]
+            return
+        response = self.client.post(
+            "/api/auth/token/",
+            json={"username": self.username, "password": DEMO_PASSWORD},
+            name="/api/auth/token/",
+        )
+        response.raise_for_status()
+        self.token = response.json()["token"]
+
+    @property
+    def auth(self) -> dict[str, str]:
+        return {"Authorization": f"Token {self.token}"}
