@@ -4,12 +4,12 @@ from loadtest.bench import compute_ratios
 from loadtest.report import write_markdown, write_plots
 
 
-def _document() -> dict:
-    scenario = {
+def _scenario(rps: float) -> dict:
+    return {
         "users": 16,
-        "rps": 400.0,
-        "rps_min": 390.0,
-        "rps_max": 410.0,
+        "rps": rps,
+        "rps_min": rps - 10,
+        "rps_max": rps + 10,
         "p50_ms": 30.0,
         "p99_ms": 90.0,
         "failures": 0,
@@ -17,6 +17,9 @@ def _document() -> dict:
         "locust_cpu_percent_max": 40.0,
         "valid": True,
     }
+
+
+def _document() -> dict:
     document = {
         "started_at": "20260101T000000Z",
         "profile": {"name": "quick", "warmup_s": 2, "rounds": 1, "duration_s": 5},
