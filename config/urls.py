@@ -1,11 +1,10 @@
 from django.contrib import admin
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from core.health import healthz, readyz
 from core.metrics import metrics_view
-from core.views import FaultsView, WhoAmIView
+from core.views import FaultsView, TokenObtainView, WhoAmIView
 
 handler400 = "core.errors.bad_request"
 handler403 = "core.errors.permission_denied"
@@ -17,7 +16,7 @@ urlpatterns = [
     path("readyz", readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
-    path("api/auth/token/", obtain_auth_token, name="auth-token"),
+    path("api/auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/whoami/", WhoAmIView.as_view(), name="whoami"),
     path("api/faults/", FaultsView.as_view(), name="faults"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

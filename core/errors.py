@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -74,13 +76,17 @@ _DRF_CODES = {
     drf_exceptions.UnsupportedMediaType: "unsupported_media_type",
     drf_exceptions.Throttled: "throttled",
 }
+_STATUS_CODES = {413: "request_too_large"}
 
 
 def _drf_code(exc: drf_exceptions.APIException) -> str:
+    explicit = getattr(exc, "problem_code", None)
+    if explicit:
+        return explicit
     for exception_class in type(exc).__mro__:
         if exception_class in _DRF_CODES:
             return _DRF_CODES[exception_class]
-    return exc.default_code or "error"
+    return _STATUS_CODES.get(exc.status_code) or exc.default_code or "error"
 
 
 def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
@@ -100,6 +106,16 @@ def problem_exception_handler(exc: Exception, context: dict) -> Response | None:
             **exc.data,
         )
         return _problem(request, body, exc.status, headers={})
+
+    if isinstance(exc, RequestDataTooBig):
+        body = problem_body(
+            status_code=413,
+            code="request_too_large",
+            title="Request Entity Too Large",
+            detail=f"The body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            instance=instance,
+        )
+        return _problem(request, body, 413, headers={})
 
     response = drf_exception_handler(exc, context)
     if response is None:

@@ -2,13 +2,16 @@ from typing import Any
 
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.faults import FaultValueInvalid, fault_specs, faults_get, faults_set
+from core.parsers import StrictJSONParser
 from core.serializers import FaultsSerializer
+from core.throttling import AuthTokenThrottle
 
 
 class WhoAmIView(APIView):
@@ -72,3 +75,10 @@ def _faults_document(values: dict[str, Any]) -> dict[str, Any]:
             entry["choices"] = list(spec.choices)
         faults.append(entry)
     return {"faults": faults}
+
+
+class TokenObtainView(ObtainAuthToken):
+    """``POST {"username", "password"}`` -> ``{"token"}``; log-in attempts are rate limited."""
+
+    throttle_classes = [AuthTokenThrottle]
+    parser_classes = [StrictJSONParser]

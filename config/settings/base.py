@@ -114,6 +114,12 @@ CACHES = {
     }
 }
 
+REDIS_SOCKET_TIMEOUT_S = 0.25
+STATELAB_THROTTLE_RATES = {
+    "auth": env.get_str("STATELAB_THROTTLE_AUTH", "30/min"),
+    "transfers": env.get_str("STATELAB_THROTTLE_TRANSFERS", "600/min"),
+}
+
 CELERY_BROKER_URL = env.service_url("CELERY_BROKER_URL")
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -162,7 +168,7 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
