@@ -3,11 +3,14 @@
 No Django database is involved; the module starts and purges its own stack.
 """
 
+import shutil
 import socket
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -29,10 +32,13 @@ def _free_ports(count: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack() -> Iterator[Stack]:
+    """Not under pytest's tmp_path: every new pytest session resets that tree to mode 0700,
+    which would lock the unprivileged Postgres user out of a stack started as root."""
     pg_port, replica_port, redis_port = _free_ports(3)
+    base_dir = Path(tempfile.mkdtemp(prefix="statelab-devstack-test-"))
     stack = Stack(
-        tmp_path_factory.mktemp("devstack") / "stack",
+        base_dir / "stack",
         pg_port,
         replica_port,
         redis_port,
@@ -44,6 +50,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         yield stack
     finally:
         stack.down(purge=True)
+        shutil.rmtree(base_dir, ignore_errors=True)
 
 
 @pytest.fixture
