@@ -22,14 +22,15 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint format bench bench-quick
+.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
 	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
-	@echo "make status show the embedded stack;  make lint  ruff + migrations check"
+	@echo "make status show the embedded stack;  make lint  ruff, migrations check, bandit"
+	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
 $(BIN)/.installed: pyproject.toml
 	@if [ -z "$(PYTHON)" ]; then \
@@ -74,6 +75,15 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(BIN)/bandit --quiet --recursive --severity-level high --exclude ./tests,./.venv,./.stack .
+
+# Known vulnerabilities of the installed dependencies (needs the PyPI vulnerability service).
+audit: venv
+	$(BIN)/pip-audit --strict --skip-editable --progress-spinner off
+
+# Schemathesis with many examples per operation (the suite runs a few).
+fuzz: stack-up
+	STATELAB_FUZZ_EXAMPLES=$${STATELAB_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest tests/test_api_fuzz.py -q
 
 format: venv
 	$(BIN)/ruff format .

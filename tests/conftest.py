@@ -2,8 +2,9 @@
 
 Django's test runner would point a replica alias at the primary (TEST MIRROR); here the
 replica alias is switched back to the real standby, which receives the primary's test
-database by streaming replication. Mirrors are never flushed or wrapped in transactions by
-Django's test cases, which is what a read-only standby needs.
+database by streaming replication. Django never flushes a mirror (a standby refuses it); a
+non-transactional test opens a transaction on it, which a hot standby allows read-only, so
+tests that need what the primary committed to reach the replica use ``transaction=True``.
 """
 
 from __future__ import annotations
