@@ -362,6 +362,19 @@ class Stack:
                 shutil.rmtree(self.base_dir)
                 self.echo(f"purged {self.base_dir}")
 
+    def stop(self, component: str) -> None:
+        """Stop one component (``primary``, ``replica_1`` or ``redis``) and leave the others
+        running, e.g. to show what the service does without it; ``up()`` starts it again."""
+        stoppers = {
+            "primary": lambda: self._stop_postgres("primary", self.primary_dir),
+            REPLICA_NAME: lambda: self._stop_postgres(REPLICA_NAME, self.replica_dir),
+            "redis": self._stop_redis,
+        }
+        if component not in stoppers:
+            raise StackError("stack", f"no component {component!r}; one of {', '.join(stoppers)}")
+        with self._lock():
+            stoppers[component]()
+
     def status(self) -> dict[str, dict[str, Any]]:
         """Per component: given (by URL variables), running, pid, port; replica lag too."""
         primary_pid = self._postmaster_pid(self.primary_dir)

@@ -154,3 +154,15 @@ def test_down_leaves_no_process_behind(running: Stack) -> None:
     assert [pid for pid in pids.values() if pid_alive(pid)] == []
     ports = (running.pg_port, running.replica_port, running.redis_port)
     assert [port for port in ports if port_open(port)] == []
+
+
+def test_stopping_one_component_leaves_the_others_running_until_up_restarts_it(running: Stack):
+    before = _pids(running)
+
+    running.stop("redis")
+    stopped = {name: info["running"] for name, info in running.status().items()}
+    running.up()
+
+    assert stopped == {"primary": True, "replica_1": True, "redis": False}
+    assert _pids(running)["primary"] == before["primary"]
+    assert running.status()["redis"]["running"]
