@@ -17,22 +17,18 @@ import csv
 import json
 import os
 import platform
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from loadtest.service import ROOT, Service, service_running
+
 LOCUST_SATURATED_CPU_PERCENT = 90.0
 SLO_P99_MS = 250.0
 SLO_MAX_ERROR_RATIO = 0.001
@@ -131,141 +127,6 @@ def _manage(*args: str, env: dict[str, str]) -> str:
     if result.returncode:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
-
-
-def _service_env(port: int, multiproc_dir: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "config.settings.local",
-        "DJANGO_DEBUG": "false",
-        "STATELAB_BIND": f"127.0.0.1:{port}",
-        "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
-        "STATELAB_LOG_LEVEL": "WARNING",
-    }
-
-
-@dataclass
-class Service:
-    base_url: str
-    processes: list[subprocess.Popen]
-    tokens: dict[str, str]
-
-    def cpu_seconds(self) -> float:
-        total = 0.0
-        for process in self.processes:
-            try:
-                tree = psutil.Process(process.pid)
-                members = [tree, *tree.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                continue
-            for member in members:
-                try:
-                    times = member.cpu_times()
-                    total += times.user + times.system
-                except psutil.NoSuchProcess:
-                    continue
-        return total
-
-
-@contextmanager
-def service_running(port: int, web_workers: int, log_dir: Path) -> Iterator[Service]:
-    multiproc_dir = Path(tempfile.mkdtemp(prefix="statelab-bench-metrics-"))
-    env = _service_env(port, multiproc_dir) | {
-        "STATELAB_WEB_WORKERS": str(web_workers),
-        "STATELAB_WEB_THREADS": "4",
-    }
-    commands = {
-        "web": [
-            _python(),
-            "-m",
-            "gunicorn",
-            "config.wsgi:application",
-            "-c",
-            "config/gunicorn.conf.py",
-        ],
-        "worker": [
-            _python(),
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--concurrency",
-            "2",
-            "--loglevel",
-            "WARNING",
-            "--hostname",
-            f"bench-{port}@%h",
-        ],
-        "beat": [
-            _python(),
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "beat",
-            "--loglevel",
-            "WARNING",
-            "--schedule",
-            str(multiproc_dir / "beat-schedule"),
-        ],
-    }
-    processes = []
-    logs = []
-    try:
-        for name, command in commands.items():
-            log = (log_dir / f"{name}.log").open("wb")
-            logs.append(log)
-            processes.append(
-                subprocess.Popen(
-                    command,
-                    cwd=ROOT,
-                    env=env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
-            )
-        base_url = f"http://127.0.0.1:{port}"
-        _wait_healthy(base_url, processes[0], log_dir / "web.log")
-        yield Service(base_url=base_url, processes=processes, tokens=demo_tokens())
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, 15)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, 9)
-                process.wait(timeout=10)
-        for log in logs:
-            log.close()
-        shutil.rmtree(multiproc_dir, ignore_errors=True)
-
-
-def demo_tokens() -> dict[str, str]:
-    """API tokens of the demo users, issued without a password round (see TokenUser)."""
-    from django.contrib.auth import get_user_model
-    from rest_framework.authtoken.models import Token
-
-    return {
-        user.username: Token.objects.get_or_create(user=user)[0].key
-        for user in get_user_model().objects.filter(username__in=["alice", "bob", "admin"])
-    }
-
-
-def _wait_healthy(base_url: str, web: subprocess.Popen, log_path: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if web.poll() is not None:
-            raise SystemExit(f"gunicorn exited; see {log_path}")
-        try:
-            with urllib.request.urlopen(base_url + "/healthz", timeout=1):  # noqa: S310 - loopback
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise SystemExit(f"the service did not become healthy; see {log_path}")
 
 
 def run_locust(
@@ -613,7 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     figures = Figures()
     started = time.monotonic()
 
-    with service_running(options.port, profile.web_workers, work_dir) as service:
+    with service_running(options.port, work_dir, web_workers=profile.web_workers) as service:
         for scenario in scenarios:
             rounds = f"{profile.rounds} x {profile.duration_s} s"
             print(f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}", flush=True)
