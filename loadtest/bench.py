@@ -304,7 +304,12 @@ def run_goodput(service: Service, profile: Profile, work_dir: Path) -> dict:
     steps = []
     for users in profile.goodput_steps:
         run = run_locust(
-            service, "DayInTheLifeUser", users, profile.goodput_step_s, "Aggregated", work_dir
+            service,
+            "DayInTheLifeUser",
+            users,
+            profile.goodput_step_s,
+            request="Aggregated",
+            work_dir=work_dir,
         )
         error_ratio = run.failures / run.requests if run.requests else 1.0
         steps.append(
@@ -483,8 +488,8 @@ def main(argv: list[str] | None = None) -> int:
                 scenario.user_class,
                 scenario.users,
                 profile.warmup_s,
-                scenario.request,
-                work_dir,
+                request=scenario.request,
+                work_dir=work_dir,
             )
             runs = [
                 run_locust(
@@ -492,8 +497,8 @@ def main(argv: list[str] | None = None) -> int:
                     scenario.user_class,
                     scenario.users,
                     profile.duration_s,
-                    scenario.request,
-                    work_dir,
+                    request=scenario.request,
+                    work_dir=work_dir,
                 )
                 for _ in range(profile.rounds)
             ]
