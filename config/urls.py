@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from core.health import healthz, readyz
@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/whoami/", WhoAmIView.as_view(), name="whoami"),
     path("api/faults/", FaultsView.as_view(), name="faults"),
+    path("api/sharding/", include("sharding.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -203,3 +203,24 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.get_str("STATELAB_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# --- sharding ---------------------------------------------------------------------------------
+INSTALLED_APPS += ["sharding.control"]  # the control plane (bucket map, hot keys) on default
+SHARDING = {
+    "buckets": 1024,
+    "slots": env.get_int("SHARDING_SLOTS", 4),
+    "spreading": env.get_bool("SHARDING_SPREADING", True),
+    "hot_rate": float(env.get_int("SHARDING_HOT_RATE", 500)),
+    "hot_share": env.get_int("SHARDING_HOT_SHARE_PERCENT", 20) / 100,
+    "hot_min_total_rate": float(env.get_int("SHARDING_HOT_MIN_TOTAL_RATE", 25)),
+    "hot_sustain_s": env.get_int("SHARDING_HOT_SUSTAIN_MS", 2000) / 1000,
+    "cool_ratio": 0.5,
+    "cool_sustain_s": env.get_int("SHARDING_COOL_SUSTAIN_MS", 3000) / 1000,
+    "half_life_s": env.get_int("SHARDING_HALF_LIFE_MS", 2000) / 1000,
+    "tracked_keys": 64,
+    "merged_cache_s": env.get_int("SHARDING_MERGED_CACHE_MS", 1000) / 1000,
+    "map_check_s": 1.0,
+    "shard_timeout_s": env.get_int("SHARDING_SHARD_TIMEOUT_MS", 2000) / 1000,
+    "prefix": env.get_str("SHARDING_REDIS_PREFIX", "sharding"),
+}
+CELERY_BEAT_SCHEDULE["sharding-hot-keys-tick"] = {"task": "sharding.hot_keys_tick", "schedule": 1.0}

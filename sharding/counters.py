@@ -1,0 +1,209 @@
+"""Sharded counters: services (increment) and selectors (exact merged read).
+
+Write path: a cool key adds to slot 0 on its home shard (under the bucket fence). A hot key
+picks one of its k slots at random; an extra slot is updated only while it is open, so a
+writer acting on a stale view of the hot set falls back to slot 0 instead of writing into a
+slot that has been folded: no increment is lost, whatever the timing.
+
+Read path (exact while folds run): one REPEATABLE READ snapshot of the home shard (slot 0,
+the key's spread, the ids of folds already applied there), *then* each extra slot's shard
+(its slot and its fold records). A fold record counts only if the home snapshot had not
+applied it yet; since the home is read first, an amount is never counted twice nor missed
+(see ``sharding.spreading`` for the fold steps).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+
+import redis
+from django.db import transaction
+
+from sharding.conf import conf, redis_client, rkey, spreading_enabled
+from sharding.db import home_write, rows
+from sharding.hotkeys import hot_states_cached
+from sharding.metrics import operations_total
+from sharding.placement import bucket_map_current, key_validate
+
+SLOT0_ADD = """
+INSERT INTO sharding_counterslot (key, slot, bucket, pos, neg, open)
+VALUES (%s, 0, %s, %s, %s, true)
+ON CONFLICT (key, slot) DO UPDATE
+SET pos = sharding_counterslot.pos + EXCLUDED.pos, neg = sharding_counterslot.neg + EXCLUDED.neg
+RETURNING 1
+"""
+SLOT0_ADD_FENCED = """
+INSERT INTO sharding_counterslot (key, slot, bucket, pos, neg, open)
+SELECT %s, 0, %s, %s, %s, true WHERE sharding_bucket_enter(%s)
+ON CONFLICT (key, slot) DO UPDATE
+SET pos = sharding_counterslot.pos + EXCLUDED.pos, neg = sharding_counterslot.neg + EXCLUDED.neg
+RETURNING 1
+"""
+EXTRA_SLOT_ADD = """
+UPDATE sharding_counterslot SET pos = pos + %s, neg = neg + %s
+WHERE key = %s AND slot = %s AND open
+RETURNING 1
+"""
+
+
+@dataclass(frozen=True)
+class CounterWrite:
+    key: str
+    slot: int
+    shard: str
+
+
+def _split(by: int) -> tuple[int, int]:
+    return (by, 0) if by > 0 else (0, -by)
+
+
+def counter_increment(*, key: str, by: int) -> CounterWrite:
+    """Add ``by`` (may be negative) to the counter ``key``; one statement on one shard."""
+    from sharding.spreading import operation_observe
+
+    key_validate(key)
+    pos, neg = _split(by)
+    state = hot_states_cached().get(key) if spreading_enabled() else None
+    slot, alias = 0, ""
+    if state is not None and state.spread:
+        slot = random.randrange(len(state.spread) + 1)  # noqa: S311 - load spreading
+        if slot:
+            alias = state.spread[slot - 1]
+            if not rows(alias, EXTRA_SLOT_ADD, [pos, neg, key, slot]):
+                slot = 0
+    if slot == 0:
+        alias, _ = home_write(
+            key,
+            lambda home, bucket, _map: (
+                rows(home, SLOT0_ADD_FENCED, [key, bucket, pos, neg, bucket]) or None
+            ),
+        )
+    operations_total.labels(shard=alias, operation="counter_increment").inc()
+    operation_observe(key=key, shard=alias)
+    return CounterWrite(key=key, slot=slot, shard=alias)
+
+
+def slot0_add_entered(*, alias: str, key: str, bucket: int, pos: int, neg: int) -> None:
+    """Add to slot 0 inside a transaction that already holds the bucket (``bucket_enter``)."""
+    rows(alias, SLOT0_ADD, [key, bucket, pos, neg])
+
+
+@dataclass
+class SlotValue:
+    slot: int
+    shard: str
+    pos: int
+    neg: int
+    open: bool = True
+
+
+@dataclass
+class CounterValue:
+    key: str
+    value: int
+    pos: int
+    neg: int
+    hot: bool
+    home: str
+    slots: list[SlotValue] = field(default_factory=list)
+    in_flight: int = 0
+    cached: bool = False
+    map_version: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _merged_cache_key(key: str) -> str:
+    return rkey("merged", key)
+
+
+def counter_get(*, key: str, use_cache: bool = True) -> CounterValue:
+    """The counter's value: exact (a merge of every slot), or for a hot key possibly the
+    merged value cached up to ``merged_cache_s`` ago (``cached`` says which)."""
+    key_validate(key)
+    settings_ = conf()
+    hot = key in hot_states_cached()
+    client = redis_client()
+    if use_cache and hot:
+        try:
+            raw = client.get(_merged_cache_key(key))
+        except redis.RedisError:
+            raw = None
+        if raw is not None:
+            data = json.loads(raw)
+            data["slots"] = [SlotValue(**slot) for slot in data["slots"]]
+            return CounterValue(**{**data, "cached": True})
+    value = counter_merge(key=key)
+    value.hot = hot
+    if hot:
+        with contextlib.suppress(redis.RedisError):
+            client.set(
+                _merged_cache_key(key),
+                json.dumps(value.as_dict()),
+                px=int(settings_.merged_cache_s * 1000),
+            )
+    return value
+
+
+def counter_merge(*, key: str) -> CounterValue:
+    bucket_map = bucket_map_current()
+    home = bucket_map.shard_for(key)
+    with transaction.atomic(using=home):
+        rows(home, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        home_slots = rows(
+            home, "SELECT slot, pos, neg, open FROM sharding_counterslot WHERE key = %s", [key]
+        )
+        placement = rows(home, "SELECT spread FROM sharding_keyplacement WHERE key = %s", [key])
+        applied = {
+            row[0]
+            for row in rows(home, "SELECT fold_id FROM sharding_foldapplied WHERE key = %s", [key])
+        }
+        home_records = rows(
+            home, "SELECT fold_id, pos, neg FROM sharding_foldrecord WHERE key = %s", [key]
+        )
+    spread = _as_list(placement[0][0]) if placement else []
+    snapshots = {home: (home_slots, home_records)}
+    for alias in dict.fromkeys(spread):
+        if alias == home:
+            continue
+        with transaction.atomic(using=alias):
+            rows(alias, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            snapshots[alias] = (
+                rows(
+                    alias,
+                    "SELECT slot, pos, neg, open FROM sharding_counterslot "
+                    "WHERE key = %s AND slot > 0",
+                    [key],
+                ),
+                rows(
+                    alias, "SELECT fold_id, pos, neg FROM sharding_foldrecord WHERE key = %s", [key]
+                ),
+            )
+    result = CounterValue(
+        key=key, value=0, pos=0, neg=0, hot=False, home=home, map_version=bucket_map.version
+    )
+    for alias, (slot_rows, record_rows) in snapshots.items():
+        for slot, pos, neg, is_open in slot_rows:
+            owned = (slot == 0 and alias == home) or (
+                slot > 0 and slot <= len(spread) and spread[slot - 1] == alias
+            )
+            if owned:
+                result.slots.append(SlotValue(slot, alias, pos, neg, is_open))
+                result.pos += pos
+                result.neg += neg
+        for fold_id, pos, neg in record_rows:
+            if fold_id not in applied:
+                result.in_flight += pos - neg
+                result.pos += pos
+                result.neg += neg
+    result.slots.sort(key=lambda slot: slot.slot)
+    result.value = result.pos - result.neg
+    return result
+
+
+def _as_list(value) -> list[str]:
+    return json.loads(value) if isinstance(value, str) else list(value or [])

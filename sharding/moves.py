@@ -1,0 +1,218 @@
+"""Moving a bucket between shards while reads and writes continue.
+
+Steps (``bucket_move``): copy the bucket's home rows (slot-0 counters, placements, applied
+folds, slot-0 events) to the target; copy again to catch up; *freeze* (take the bucket's
+advisory lock exclusively on the source and insert a fence: writes in flight finish first,
+later ones are turned away and retry on the new home once the map switches); final copy;
+verify (row counts and a Merkle root per table, source == target); publish the new map;
+wait until every process has reloaded the map; delete the source rows. Copies write absolute
+values (upsert), so repeating one is harmless: nothing is lost or doubled. Extra slots of hot
+keys are not part of a bucket and stay where they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connections, transaction
+from django.utils import timezone
+
+from sharding.conf import conf
+from sharding.control.models import BucketMove
+from sharding.db import BUCKET_LOCK_CLASS, rows
+from sharding.errors import BucketMoveRefused
+from sharding.placement import bucket_map_current, bucket_map_publish
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    columns: tuple[str, ...]
+    where: str
+    conflict: str
+    update: tuple[str, ...]
+
+
+TABLES = (
+    TableSpec(
+        "sharding_counterslot",
+        ("key", "slot", "bucket", "pos", "neg", "open"),
+        "bucket = %s AND slot = 0",
+        "(key, slot)",
+        ("pos", "neg", "open"),
+    ),
+    TableSpec(
+        "sharding_keyplacement",
+        ("key", "bucket", "spread", "event_shards"),
+        "bucket = %s",
+        "(key)",
+        ("spread", "event_shards"),
+    ),
+    TableSpec(
+        "sharding_foldapplied",
+        ("fold_id", "key", "bucket", "pos", "neg", "created_at"),
+        "bucket = %s",
+        "(fold_id)",
+        (),
+    ),
+    TableSpec(
+        "sharding_event",
+        ("id", "key", "slot", "bucket", "ts", "payload", "created_at"),
+        "bucket = %s AND slot = 0",
+        "(id)",
+        (),
+    ),
+)
+JSON_COLUMNS = {"spread", "event_shards", "payload"}
+
+
+def _select(spec: TableSpec) -> str:
+    return (
+        f"SELECT {', '.join(spec.columns)} FROM {spec.name} "  # noqa: S608
+        f"WHERE {spec.where} ORDER BY {spec.conflict.strip('()')}"
+    )
+
+
+def _copy(source: str, target: str, bucket: int) -> dict[str, int]:
+    """Upsert every bucket row of the source into the target (absolute values)."""
+    copied = {}
+    for spec in TABLES:
+        found = rows(source, _select(spec), [bucket])
+        placeholders = ", ".join(
+            "%s::jsonb" if column in JSON_COLUMNS else "%s" for column in spec.columns
+        )
+        action = (
+            "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.update)
+            if spec.update
+            else "DO NOTHING"
+        )
+        sql = (
+            f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES ({placeholders}) "  # noqa: S608
+            f"ON CONFLICT {spec.conflict} {action}"
+        )
+        if found:
+            with transaction.atomic(using=target), connections[target].cursor() as cursor:
+                cursor.executemany(sql, [[_json(value) for value in row] for row in found])
+        copied[spec.name] = len(found)
+    return copied
+
+
+def _json(value):
+    return json.dumps(value) if isinstance(value, (list, dict)) else value
+
+
+def bucket_checksum(alias: str, bucket: int) -> tuple[dict[str, int], str]:
+    """Row counts and a Merkle root over the bucket's rows (leaves: SHA-256 of each row in
+    key order; each level hashes pairs), comparable between two shards."""
+    counts: dict[str, int] = {}
+    roots = []
+    for spec in TABLES:
+        found = rows(alias, _select(spec), [bucket])
+        counts[spec.name] = len(found)
+        leaves = [
+            hashlib.sha256(json.dumps(row, default=str, sort_keys=True).encode()).digest()
+            for row in found
+        ]
+        roots.append(_merkle_root(leaves))
+    return counts, _merkle_root(roots).hex()
+
+
+def _merkle_root(leaves: list[bytes]) -> bytes:
+    level = leaves or [hashlib.sha256(b"").digest()]
+    while len(level) > 1:
+        if len(level) % 2:
+            level = [*level, level[-1]]
+        level = [hashlib.sha256(level[i] + level[i + 1]).digest() for i in range(0, len(level), 2)]
+    return level[0]
+
+
+def _freeze(source: str, bucket: int) -> None:
+    with transaction.atomic(using=source):
+        rows(source, "SELECT pg_advisory_xact_lock(%s, %s)", [BUCKET_LOCK_CLASS, bucket])
+        rows(
+            source,
+            "INSERT INTO sharding_bucketfence (bucket, created_at) VALUES (%s, now()) "
+            "ON CONFLICT (bucket) DO NOTHING",
+            [bucket],
+        )
+
+
+def _clean(alias: str, bucket: int) -> None:
+    with transaction.atomic(using=alias):
+        for spec in TABLES:
+            rows(alias, f"DELETE FROM {spec.name} WHERE {spec.where}", [bucket])  # noqa: S608
+
+
+def bucket_move(*, bucket: int, target: str, log=None) -> BucketMove:
+    """Move ``bucket`` to ``target`` (see the module docstring); returns the move record."""
+    say = log or logger.info
+    bucket_map = bucket_map_current(force=True)
+    if not 0 <= bucket < len(bucket_map.assignment):
+        raise BucketMoveRefused(f"no bucket {bucket}", bucket=bucket)
+    if target not in settings.SHARD_ALIASES:
+        raise BucketMoveRefused(f"no shard {target}", target=target)
+    source = bucket_map.shard_of_bucket(bucket)
+    if source == target:
+        raise BucketMoveRefused(f"bucket {bucket} is already on {target}", bucket=bucket)
+    move = BucketMove.objects.using("default").create(bucket=bucket, source=source, target=target)
+    try:
+        # A fence left on the target by an earlier move away from it, and rows of an aborted
+        # move, would block or duplicate: the target does not own the bucket, so clear both.
+        rows(target, "DELETE FROM sharding_bucketfence WHERE bucket = %s", [bucket])
+        _clean(target, bucket)
+        copied = _copy(source, target, bucket)
+        say(f"bucket {bucket}: copied {copied} from {source} to {target}")
+        _state(move, BucketMove.State.CATCHING_UP, rows_copied=copied)
+        copied = _copy(source, target, bucket)
+        _freeze(source, bucket)
+        _state(move, BucketMove.State.FROZEN)
+        copied = _copy(source, target, bucket)
+        source_counts, source_root = bucket_checksum(source, bucket)
+        target_counts, target_root = bucket_checksum(target, bucket)
+        say(
+            f"bucket {bucket}: source {source_counts} {source_root[:16]}, "
+            f"target {target_counts} {target_root[:16]}"
+        )
+        if (source_counts, source_root) != (target_counts, target_root):
+            raise BucketMoveRefused(
+                "the copy does not match the source", source=source_counts, target=target_counts
+            )
+        _state(
+            move,
+            BucketMove.State.VERIFIED,
+            rows_copied=source_counts,
+            source_checksum=source_root,
+            target_checksum=target_root,
+        )
+        assignment = list(bucket_map_current(force=True).assignment)
+        assignment[bucket] = target
+        new_map = bucket_map_publish(
+            assignment=assignment, reason=f"move bucket {bucket} {source} -> {target}"
+        )
+        _state(move, BucketMove.State.SWITCHED, map_version=new_map.version)
+        say(f"bucket {bucket}: map v{new_map.version} sends it to {target}")
+        # Readers holding the previous map may still read the source for map_check_s.
+        time.sleep(conf().map_check_s * 2 + 0.1)
+        _clean(source, bucket)
+        _state(move, BucketMove.State.DONE, finished_at=timezone.now())
+        say(f"bucket {bucket}: source rows removed; done")
+    except Exception as exc:
+        _state(move, BucketMove.State.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
+        if move.map_version is None:
+            rows(source, "DELETE FROM sharding_bucketfence WHERE bucket = %s", [bucket])
+        raise
+    return move
+
+
+def _state(move: BucketMove, state: str, **fields) -> None:
+    move.state = state
+    for name, value in fields.items():
+        setattr(move, name, value)
+    move.save(using="default")

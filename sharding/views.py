@@ -1,0 +1,195 @@
+"""HTTP interface of the sharding app (DESIGN section 6): thin views over the services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sharding.counters import counter_get, counter_increment
+from sharding.events import EventPage, event_create, events_for_key, events_range
+from sharding.placement import KEY_MAX_LENGTH
+from sharding.selectors import sharding_stats
+
+MAX_PAYLOAD_BYTES = 8192
+MAX_INCREMENT = 1_000_000_000
+
+
+class IncrementInput(serializers.Serializer):
+    by = serializers.IntegerField(min_value=-MAX_INCREMENT, max_value=MAX_INCREMENT, default=1)
+
+    def validate_by(self, value: int) -> int:
+        if value == 0:
+            raise serializers.ValidationError("Must not be zero.")
+        return value
+
+
+class IncrementOutput(serializers.Serializer):
+    key = serializers.CharField()
+    slot = serializers.IntegerField()
+    shard = serializers.CharField()
+
+
+class SlotOutput(serializers.Serializer):
+    slot = serializers.IntegerField()
+    shard = serializers.CharField()
+    pos = serializers.IntegerField()
+    neg = serializers.IntegerField()
+    open = serializers.BooleanField()
+
+
+class CounterOutput(serializers.Serializer):
+    key = serializers.CharField()
+    value = serializers.IntegerField()
+    pos = serializers.IntegerField(help_text="Sum of increments (PN-counter P).")
+    neg = serializers.IntegerField(help_text="Sum of decrements (PN-counter N).")
+    hot = serializers.BooleanField()
+    home = serializers.CharField()
+    slots = SlotOutput(many=True)
+    in_flight = serializers.IntegerField(help_text="Counted from folds not yet applied.")
+    cached = serializers.BooleanField()
+    map_version = serializers.IntegerField()
+
+
+class CounterIncrementView(APIView):
+    @extend_schema(
+        request=IncrementInput, responses=IncrementOutput, operation_id="counter_increment"
+    )
+    def post(self, request: Request, key: str) -> Response:
+        data = IncrementInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        written = counter_increment(key=key, by=data.validated_data["by"])
+        return Response(IncrementOutput(written).data)
+
+
+class CounterDetailView(APIView):
+    @extend_schema(
+        responses=CounterOutput,
+        operation_id="counter_get",
+        parameters=[
+            OpenApiParameter(
+                "fresh", bool, description="Merge the slots now instead of the cached merge."
+            )
+        ],
+    )
+    def get(self, request: Request, key: str) -> Response:
+        fresh = request.query_params.get("fresh", "").lower() in {"1", "true", "yes"}
+        value = counter_get(key=key, use_cache=not fresh)
+        return Response(CounterOutput(value).data)
+
+
+class EventInput(serializers.Serializer):
+    key = serializers.CharField(max_length=KEY_MAX_LENGTH, trim_whitespace=False)
+    ts = serializers.DateTimeField(required=False)
+    payload = serializers.JSONField(default=dict)
+
+    def validate_payload(self, value):
+        if len(json.dumps(value)) > MAX_PAYLOAD_BYTES:
+            raise serializers.ValidationError(f"At most {MAX_PAYLOAD_BYTES} bytes of JSON.")
+        return value
+
+
+class EventOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    key = serializers.CharField()
+    ts = serializers.DateTimeField()
+    payload = serializers.JSONField()
+    shard = serializers.CharField()
+    slot = serializers.IntegerField()
+
+
+class EventQuery(serializers.Serializer):
+    key = serializers.CharField(required=False, max_length=KEY_MAX_LENGTH, trim_whitespace=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+    cursor = serializers.CharField(required=False, max_length=2000)
+
+    def validate(self, attrs):
+        if "key" not in attrs and ("since" not in attrs or "until" not in attrs):
+            raise serializers.ValidationError(
+                {"since": ["Give key, or since and until (a time range across every shard)."]}
+            )
+        if "since" in attrs and "until" in attrs and attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"until": ["Must be after since."]})
+        return attrs
+
+
+EventPageOutput = inline_serializer(
+    "EventPage",
+    {
+        "items": EventOutput(many=True),
+        "next_cursor": serializers.CharField(allow_null=True),
+        "partial": serializers.BooleanField(
+            help_text="True when a shard did not answer; see shards."
+        ),
+        "shards": serializers.DictField(
+            child=serializers.CharField(), help_text="ok | timeout | unavailable | error"
+        ),
+        "map_version": serializers.IntegerField(),
+    },
+)
+
+
+def _page_body(page: EventPage) -> dict:
+    return {
+        "items": EventOutput([item.as_dict() for item in page.items], many=True).data,
+        "next_cursor": page.next_cursor,
+        "partial": page.partial,
+        "shards": page.shards,
+        "map_version": page.map_version,
+    }
+
+
+class EventsView(APIView):
+    @extend_schema(request=EventInput, responses={201: EventOutput}, operation_id="event_create")
+    def post(self, request: Request) -> Response:
+        data = EventInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = event_create(
+            key=data.validated_data["key"],
+            ts=data.validated_data.get("ts") or datetime.now(UTC),
+            payload=data.validated_data["payload"],
+        )
+        return Response(EventOutput(event.as_dict()).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(parameters=[EventQuery], responses=EventPageOutput, operation_id="event_list")
+    def get(self, request: Request) -> Response:
+        query = EventQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        if "key" in params:
+            page = events_for_key(
+                key=params["key"], limit=params["limit"], cursor=params.get("cursor")
+            )
+        else:
+            page = events_range(
+                since=params["since"],
+                until=params["until"],
+                limit=params["limit"],
+                cursor=params.get("cursor"),
+            )
+        return Response(_page_body(page))
+
+
+class StatsView(APIView):
+    @extend_schema(
+        responses=inline_serializer(
+            "ShardingStats",
+            {
+                "map_version": serializers.IntegerField(),
+                "shards": serializers.DictField(child=serializers.DictField()),
+                "imbalance": serializers.DictField(child=serializers.FloatField()),
+                "hot_keys": serializers.ListField(child=serializers.DictField()),
+                "top_keys": serializers.ListField(child=serializers.DictField()),
+            },
+        ),
+        operation_id="sharding_stats",
+    )
+    def get(self, request: Request) -> Response:
+        return Response(sharding_stats())

@@ -1,0 +1,109 @@
+"""Hot-key detection and adaptive spreading under a Zipf-like workload."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from django.db import connections
+
+from sharding.control.models import HotKeyEpisode
+from sharding.counters import counter_get, counter_increment, counter_merge
+from sharding.hotkeys import hot_states
+from sharding.selectors import sharding_stats
+from sharding.workload import ZipfKeys, workload_run
+from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
+
+pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
+
+CELEBRITY = "celebrity"
+
+
+def _zipf() -> ZipfKeys:
+    return ZipfKeys(
+        keys=2000, exponent=1.0, celebrity=CELEBRITY, celebrity_share=0.3, prefix="user:"
+    )
+
+
+def _tune_for_tests(settings) -> None:
+    sharding_tuning(
+        settings,
+        hot_rate=10_000.0,  # detection by share of traffic here, not by absolute rate
+        hot_share=0.2,
+        hot_min_total_rate=20.0,
+        hot_sustain_s=1.0,
+        cool_sustain_s=1.0,
+        half_life_s=1.0,
+    )
+
+
+def test_a_celebrity_key_at_30_percent_becomes_hot_in_seconds_and_imbalance_falls(shards):
+    _tune_for_tests(shards)
+    sharding_tuning(shards, spreading=False)
+    naive = workload_run(keys=_zipf(), threads=4, seconds=3.0, seed=1)
+    sharding_tuning(shards, spreading=True)
+    started = time.monotonic()
+    detected_after = None
+    probe_stop = threading.Event()
+
+    def probe() -> None:
+        nonlocal detected_after
+        while not probe_stop.is_set() and detected_after is None:
+            if CELEBRITY in hot_states():
+                detected_after = time.monotonic() - started
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    try:
+        spread = workload_run(keys=_zipf(), threads=4, seconds=9.0, seed=2, record_after=5.0)
+    finally:
+        probe_stop.set()
+        prober.join()
+
+    slots = counter_merge(key=CELEBRITY).slots
+    episode = HotKeyEpisode.objects.get(key=CELEBRITY)
+    assert naive.errors == spread.errors == 0
+    assert detected_after is not None
+    assert detected_after < 5.0
+    assert episode.detect_seconds < 4.0
+    assert len({slot.shard for slot in slots}) == len(slots) == 4
+    assert naive.imbalance > 1.6
+    assert spread.imbalance < naive.imbalance - 0.35
+    assert spread.imbalance < 1.35
+    stats = sharding_stats()
+    assert [hot["key"] for hot in stats["hot_keys"]] == [CELEBRITY]
+    assert len(stats["hot_keys"][0]["slots"]) == 4
+
+
+def test_a_hot_key_that_cools_is_folded_back_into_one_slot_exactly(shards):
+    _tune_for_tests(shards)
+    hot_keys = ZipfKeys(
+        keys=200, exponent=1.0, celebrity=CELEBRITY, celebrity_share=0.5, prefix="u:"
+    )
+    hot_phase = workload_run(keys=hot_keys, threads=3, seconds=3.5, seed=3)
+    assert CELEBRITY in hot_states()
+    before = counter_get(key=CELEBRITY, use_cache=False).value
+
+    cool_keys = ZipfKeys(
+        keys=200, exponent=1.0, celebrity=CELEBRITY, celebrity_share=0.0, prefix="u:"
+    )
+    cooled_after = None
+    started = time.monotonic()
+    while time.monotonic() - started < 10 and cooled_after is None:
+        workload_run(keys=cool_keys, threads=2, seconds=0.5, seed=4)
+        if CELEBRITY not in hot_states():
+            cooled_after = time.monotonic() - started
+
+    merged = counter_merge(key=CELEBRITY)
+    episode = HotKeyEpisode.objects.get(key=CELEBRITY)
+    assert hot_phase.errors == 0
+    assert cooled_after is not None
+    assert merged.value == before
+    assert [slot.slot for slot in merged.slots] == [0]
+    assert episode.cool_seconds is not None
+    assert episode.cool_seconds < 4.0
+    counter_increment(key=CELEBRITY, by=1)
+    assert counter_get(key=CELEBRITY, use_cache=False).value == before + 1
+    connections.close_all()
