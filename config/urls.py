@@ -19,6 +19,8 @@ urlpatterns = [
     path("api/auth/token/", TokenObtainView.as_view(), name="auth-token"),
     path("api/auth/whoami/", WhoAmIView.as_view(), name="whoami"),
     path("api/faults/", FaultsView.as_view(), name="faults"),
+    path("api/", include("accounts.urls")),
+    path("api/", include("ledger.urls")),
     path("api/sharding/", include("sharding.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -3,3 +3,41 @@ from django.apps import AppConfig
 
 class LedgerConfig(AppConfig):
     name = "ledger"
+    verbose_name = "ledger (transfers and journal)"
+
+    def ready(self) -> None:
+        import core.checks  # noqa: F401 - registers the Celery at-least-once system check
+        from core.faults import FaultSpec, crash_points_register, fault_register
+        from core.metrics import scrape_collector_register
+        from core.outbox import outbox_register
+        from ledger.metrics import OutboxCollector, TransfersByStateCollector
+        from ledger.models import LedgerOutbox
+
+        outbox_register(LedgerOutbox, using="ledger")
+        fault_register(
+            FaultSpec(
+                "saga_notification_down",
+                "flag",
+                False,
+                "The notification service is down: notifications retry; money is unaffected.",
+            )
+        )
+        crash_points_register(
+            "after_ledger_transition_commit", "before_outbox_publish", "after_outbox_send"
+        )
+        scrape_collector_register(TransfersByStateCollector())
+        scrape_collector_register(OutboxCollector())
+        _task_connections_managed()
+
+
+def _task_connections_managed() -> None:
+    """With CELERY_DB_REUSE_MAX set, Celery keeps a worker's connections across tasks; give
+    them Django's request rule instead: close what is too old or broken, around every task."""
+    from celery.signals import task_postrun, task_prerun
+    from django.db import close_old_connections
+
+    def close_old(**_kwargs) -> None:
+        close_old_connections()
+
+    task_prerun.connect(close_old, weak=False, dispatch_uid="statelab-close-old-connections-pre")
+    task_postrun.connect(close_old, weak=False, dispatch_uid="statelab-close-old-connections-post")

@@ -20,8 +20,8 @@ import random
 from dataclasses import asdict, dataclass, field
 
 import redis
-from django.db import transaction
 
+from core.db import snapshot
 from sharding.conf import conf, redis_client, rkey, spreading_enabled
 from sharding.db import home_write, rows
 from sharding.hotkeys import hot_states_cached
@@ -152,8 +152,7 @@ def counter_get(*, key: str, use_cache: bool = True) -> CounterValue:
 def counter_merge(*, key: str) -> CounterValue:
     bucket_map = bucket_map_current()
     home = bucket_map.shard_for(key)
-    with transaction.atomic(using=home):
-        rows(home, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+    with snapshot(home):
         home_slots = rows(
             home, "SELECT slot, pos, neg, open FROM sharding_counterslot WHERE key = %s", [key]
         )
@@ -170,8 +169,7 @@ def counter_merge(*, key: str) -> CounterValue:
     for alias in dict.fromkeys(spread):
         if alias == home:
             continue
-        with transaction.atomic(using=alias):
-            rows(alias, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        with snapshot(alias):
             snapshots[alias] = (
                 rows(
                     alias,

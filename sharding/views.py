@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -67,19 +67,18 @@ class CounterIncrementView(APIView):
         return Response(IncrementOutput(written).data)
 
 
-class CounterDetailView(APIView):
-    @extend_schema(
-        responses=CounterOutput,
-        operation_id="counter_get",
-        parameters=[
-            OpenApiParameter(
-                "fresh", bool, description="Merge the slots now instead of the cached merge."
-            )
-        ],
+class CounterQuery(serializers.Serializer):
+    fresh = serializers.BooleanField(
+        default=False, help_text="Merge the slots now instead of the cached merge."
     )
+
+
+class CounterDetailView(APIView):
+    @extend_schema(responses=CounterOutput, operation_id="counter_get", parameters=[CounterQuery])
     def get(self, request: Request, key: str) -> Response:
-        fresh = request.query_params.get("fresh", "").lower() in {"1", "true", "yes"}
-        value = counter_get(key=key, use_cache=not fresh)
+        query = CounterQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        value = counter_get(key=key, use_cache=not query.validated_data["fresh"])
         return Response(CounterOutput(value).data)
 
 

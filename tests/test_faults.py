@@ -38,8 +38,10 @@ def test_staff_sets_a_switch_and_every_reader_sees_it():
     assert fault_value("example_failure_rate") == 0.25
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "replica_1"], transaction=True)
 def test_put_resets_omitted_switches_to_their_defaults():
+    """PUT also resets switches with side effects (the replica's apply delay): a real standby
+    outside a test transaction."""
     staff = _client(StaffFactory())
     staff.patch("/api/faults/", {"example_down": True, "example_failure_rate": 0.5}, format="json")
 

@@ -204,6 +204,34 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- accounts / ledger: the transfer saga ------------------------------------------------------
+# Longest retry countdown of a saga task; the at-least-once check (core.checks) requires the
+# broker's visibility timeout to exceed it plus CELERY_TASK_TIME_LIMIT.
+STATELAB_TASK_MAX_COUNTDOWN_S = env.get_int("STATELAB_TASK_MAX_COUNTDOWN_S", 30)
+OUTBOX_PUBLISH_ON_COMMIT = env.get_bool("STATELAB_OUTBOX_PUBLISH_ON_COMMIT", True)
+SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
+IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a saga step would pay two or three new Postgres connections (with SCRAM auth).
+# Connections are kept instead, and Django's own rule (CONN_MAX_AGE, unusable connections)
+# applies around each task (ledger.apps connects close_old_connections to the task signals).
+CELERY_DB_REUSE_MAX = env.get_int("STATELAB_CELERY_DB_REUSE_MAX", 1000)
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "outbox-sweep": {"task": "ledger.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
+        "saga-watchdog": {
+            "task": "ledger.saga_watchdog",
+            "schedule": 5.0,
+            "options": {"expires": 10},
+        },
+        "idempotency-keys-purge": {
+            "task": "ledger.idempotency_keys_purge",
+            "schedule": 3600.0,
+            "options": {"expires": 600},
+        },
+    }
+)
+
 # --- sharding ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["sharding.control"]  # the control plane (bucket map, hot keys) on default
 SHARDING = {

@@ -1,0 +1,24 @@
+"""Database helpers shared by the apps."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from django.db import connections, transaction
+
+
+@contextmanager
+def snapshot(using: str) -> Iterator[None]:
+    """A read-only REPEATABLE READ transaction on ``using``: every statement inside sees the
+    same snapshot, so sums taken by several queries are consistent with each other.
+
+    Nested in a caller's transaction (as in a test case), the caller's transaction is used as
+    it is: Postgres cannot change the isolation level of a transaction already under way.
+    """
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        if outermost:
+            with connections[using].cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        yield

@@ -1,0 +1,218 @@
+"""Transactional outbox and inbox, shared by every app that talks through Celery.
+
+A service writes an outbox row in the same local transaction as its state change
+(``outbox_put``); the row is published to Celery right after commit (``outbox_publish``) and,
+should the process die between commit and publish, by the periodic sweep (``outbox_relay``),
+which takes unpublished rows oldest first with ``FOR UPDATE SKIP LOCKED`` so that several
+relays never block each other.
+Delivery is at least once: a row can be published twice (a crash after the send, before the
+row is marked). Consumers therefore call ``inbox_accept`` inside the transaction that applies
+their effect: the message id is inserted in the inbox, unique, so a redelivery does nothing.
+
+Each app defines concrete tables in its own database (subclasses of ``OutboxMessage`` and
+``InboxMessage``) and registers its outbox with ``outbox_register``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.db import connections, models, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from core.faults import crash_point
+
+logger = logging.getLogger(__name__)
+
+RELAY_BATCH = 200
+# The sweep leaves rows younger than this to the publish right after their commit.
+SWEEP_GRACE_S = 2.0
+
+
+class OutboxMessage(models.Model):
+    """A message to publish: a Celery task name and its keyword arguments."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.CharField(max_length=200)
+    payload = models.JSONField()
+    created_at = models.DateTimeField(default=timezone.now)
+    published_at = models.DateTimeField(null=True, blank=True)
+    publish_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+        ordering = ["created_at"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="%(app_label)s_outbox_unpub",
+                condition=models.Q(published_at__isnull=True),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task} {self.id}"
+
+
+class InboxMessage(models.Model):
+    """A message id a consumer has applied; the primary key makes a second apply impossible."""
+
+    message_id = models.UUIDField(primary_key=True)
+    consumer = models.CharField(max_length=100)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        abstract = True
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.consumer} {self.message_id}"
+
+
+@dataclass(frozen=True)
+class _Outbox:
+    model: type[OutboxMessage]
+    using: str
+
+
+_outboxes: dict[str, _Outbox] = {}
+
+
+def outbox_register(model: type[OutboxMessage], *, using: str) -> None:
+    _outboxes[using] = _Outbox(model=model, using=using)
+
+
+def outbox_databases() -> list[str]:
+    return sorted(_outboxes)
+
+
+def outbox_put(*, using: str, task: str, kwargs: dict[str, Any]) -> OutboxMessage:
+    """Write a message in the caller's transaction on ``using``; publish it after commit.
+
+    Must run inside ``transaction.atomic(using=using)``: the message exists if and only if the
+    caller's state change does."""
+    outbox = _outboxes[using]
+    if not connections[using].in_atomic_block:
+        raise RuntimeError("outbox_put must run inside the transaction that changes the state")
+    message = outbox.model.objects.using(using).create(task=task, payload=kwargs)
+    if settings.OUTBOX_PUBLISH_ON_COMMIT:
+        transaction.on_commit(
+            partial(_publish_after_commit, using=using, message_id=message.id),
+            using=using,
+            robust=True,
+        )
+    return message
+
+
+def _publish_after_commit(*, using: str, message_id: uuid.UUID) -> None:
+    crash_point("before_outbox_publish")
+    try:
+        outbox_publish(using=using, ids=[message_id])
+    except Exception:
+        # The row is committed; the sweep publishes it. Never fail the caller for this.
+        logger.warning("outbox publish after commit failed; the sweep will retry", exc_info=True)
+
+
+def outbox_publish(*, using: str, ids: list[uuid.UUID]) -> int:
+    """The fast path right after commit: send the given rows, then mark them in one
+    autocommit UPDATE (no lock, no explicit transaction). A crash between the two leaves them
+    unmarked, and the sweep sends them again after ``SWEEP_GRACE_S``: a duplicate that the
+    consumer's inbox ignores, never a loss."""
+    from config.celery import app
+
+    outbox = _outboxes[using]
+    rows = list(outbox.model.objects.using(using).filter(id__in=ids, published_at__isnull=True))
+    for row in rows:
+        app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+    if rows:
+        crash_point("after_outbox_send")
+        outbox.model.objects.using(using).filter(
+            id__in=[row.id for row in rows], published_at__isnull=True
+        ).update(published_at=timezone.now(), publish_count=F("publish_count") + 1)
+    return len(rows)
+
+
+def outbox_relay(*, using: str, limit: int = RELAY_BATCH, grace_s: float | None = None) -> int:
+    """The sweep: publish unpublished rows older than ``grace_s`` (default ``SWEEP_GRACE_S``;
+    younger ones are still being published after their commit), oldest first; returns how many.
+
+    Rows are locked with SKIP LOCKED (concurrent sweeps never block or double-send each
+    other), sent, then marked in the same transaction: a crash after the send and before the
+    commit publishes them again later (at least once, never zero)."""
+    from config.celery import app
+
+    outbox = _outboxes[using]
+    grace = SWEEP_GRACE_S if grace_s is None else grace_s
+    with transaction.atomic(using=using):
+        rows = list(
+            outbox.model.objects.using(using)
+            .select_for_update(skip_locked=True)
+            .filter(
+                published_at__isnull=True,
+                created_at__lte=timezone.now() - timedelta(seconds=grace),
+            )
+            .order_by("created_at")[:limit]
+        )
+        for row in rows:
+            app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+        if rows:
+            crash_point("after_outbox_send")
+            outbox.model.objects.using(using).filter(id__in=[row.id for row in rows]).update(
+                published_at=timezone.now(), publish_count=F("publish_count") + 1
+            )
+    return len(rows)
+
+
+def outbox_relay_all(*, grace_s: float | None = None) -> dict[str, int]:
+    """The periodic sweep over every registered outbox (a few batches each per call)."""
+    published = {}
+    for using in outbox_databases():
+        total = 0
+        for _ in range(5):
+            count = outbox_relay(using=using, grace_s=grace_s)
+            total += count
+            if count < RELAY_BATCH:
+                break
+        published[using] = total
+    return published
+
+
+def outbox_backlog(*, using: str) -> tuple[int, float]:
+    """(unpublished rows, age in seconds of the oldest one) of one database's outbox."""
+    outbox = _outboxes[using]
+    unpublished = outbox.model.objects.using(using).filter(published_at__isnull=True)
+    stats = unpublished.aggregate(count=models.Count("id"), oldest=models.Min("created_at"))
+    age = (timezone.now() - stats["oldest"]).total_seconds() if stats["oldest"] else 0.0
+    return stats["count"], max(age, 0.0)
+
+
+def inbox_accept(
+    model: type[InboxMessage], *, using: str, message_id: uuid.UUID | str, consumer: str
+) -> bool:
+    """Record ``message_id`` in the caller's transaction; False when it was already applied.
+
+    ``INSERT .. ON CONFLICT DO NOTHING``: two concurrent deliveries of one message serialize on
+    the primary key, and the loser sees False once the winner commits."""
+    if not connections[using].in_atomic_block:
+        raise RuntimeError("inbox_accept must run inside the transaction that applies the effect")
+    table = connections[using].ops.quote_name(model._meta.db_table)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, consumer, received_at) VALUES (%s, %s, %s) "  # noqa: S608 - table name from the model
+            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            [str(message_id), consumer, timezone.now()],
+        )
+        return cursor.fetchone() is not None
+
+
+def crash_after_commit(name: str, *, using: str) -> None:
+    """Arm crash point ``name`` to fire right after the current transaction commits, before
+    anything that follows it (the outbox publish, the task's ack). Call it before outbox_put."""
+    transaction.on_commit(partial(crash_point, name), using=using)

@@ -1,0 +1,204 @@
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.exceptions import ValidationError
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.views import RawField
+from core.idempotency import (
+    HEADER,
+    idempotency_key_parse,
+    idempotent_call,
+    request_fingerprint,
+)
+from core.money import amount_format
+from ledger.models import (
+    JournalEntry,
+    Posting,
+    Transfer,
+    TransferIdempotencyKey,
+    TransferTransition,
+)
+from ledger.selectors import (
+    journal_entries_for_user,
+    reconciliation_report,
+    transfer_get,
+    transfers_for_user,
+)
+from ledger.services import transfer_create
+
+PAGE_SIZE = 100
+
+
+class TransitionOutput(serializers.ModelSerializer):
+    class Meta:
+        model = TransferTransition
+        fields = ["from_state", "to_state", "actor", "reason", "at"]
+
+
+class TransferOutput(serializers.ModelSerializer):
+    source = serializers.IntegerField(source="source_account_id")
+    destination = serializers.IntegerField(source="destination_account_id")
+    amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Transfer
+        fields = [
+            "id",
+            "source",
+            "destination",
+            "amount",
+            "currency",
+            "state",
+            "failure_reason",
+            "created_at",
+            "updated_at",
+            "completed_at",
+            "notified_at",
+        ]
+
+    def get_amount(self, transfer: Transfer) -> str:
+        return amount_format(transfer.amount, currency=transfer.currency)
+
+
+class TransferDetailOutput(TransferOutput):
+    history = TransitionOutput(source="transitions", many=True)
+
+    class Meta(TransferOutput.Meta):
+        fields = [*TransferOutput.Meta.fields, "history"]
+
+
+class TransfersView(APIView):
+    """POST starts a transfer (202: the saga runs asynchronously; poll the transfer).
+    GET lists the caller's transfers, newest first."""
+
+    class TransferCreateInput(serializers.Serializer):
+        source = serializers.IntegerField(min_value=1)
+        destination = serializers.IntegerField(min_value=1)
+        amount = RawField(help_text='positive decimal string, e.g. "12.34"')
+        currency = RawField(help_text="ISO 4217 code, e.g. EUR")
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                HEADER,
+                OpenApiTypes.STR,
+                OpenApiParameter.HEADER,
+                required=True,
+                description="Unique per intended transfer; a retry with the same key and body "
+                "gets the stored response (header Idempotent-Replayed: true).",
+            )
+        ],
+        request=TransferCreateInput,
+        responses={
+            202: TransferDetailOutput,
+            400: OpenApiResponse(description="bad input or missing Idempotency-Key"),
+            404: OpenApiResponse(description="unknown account, or not the caller's source"),
+            409: OpenApiResponse(description="same key still in progress"),
+            422: OpenApiResponse(description="same key, other body"),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        key = idempotency_key_parse(request.headers.get(HEADER))
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+        fingerprint = request_fingerprint(method="POST", path=request.path, body=request.data)
+
+        def create() -> tuple[int, Any]:
+            data = self.TransferCreateInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            transfer = transfer_create(
+                user_id=request.user.pk,
+                source_id=data.validated_data["source"],
+                destination_id=data.validated_data["destination"],
+                amount=data.validated_data["amount"],
+                currency=data.validated_data["currency"],
+            )
+            fresh = transfer_get(user=request.user, transfer_id=transfer.id)
+            return status.HTTP_202_ACCEPTED, TransferDetailOutput(fresh).data
+
+        result = idempotent_call(
+            model=TransferIdempotencyKey,
+            using="ledger",
+            user_id=request.user.pk,
+            key=key,
+            fingerprint=fingerprint,
+            call=create,
+        )
+        headers = {"Location": f"/api/transfers/{result.body['id']}/", **result.headers}
+        return Response(result.body, status=result.status, headers=headers)
+
+    @extend_schema(responses=TransferOutput(many=True))
+    def get(self, request: Request) -> Response:
+        transfers = transfers_for_user(user=request.user)[:PAGE_SIZE]
+        return Response(TransferOutput(transfers, many=True).data)
+
+
+class TransferDetailView(APIView):
+    @extend_schema(responses=TransferDetailOutput)
+    def get(self, request: Request, transfer_id: str) -> Response:
+        return Response(
+            TransferDetailOutput(transfer_get(user=request.user, transfer_id=transfer_id)).data
+        )
+
+
+class PostingOutput(serializers.ModelSerializer):
+    account = serializers.IntegerField(source="account_id", allow_null=True, help_text="null: cash")
+    amount = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Posting
+        fields = ["account", "amount", "currency"]
+
+    def get_amount(self, posting: Posting) -> str:
+        return amount_format(posting.amount, currency=posting.currency)
+
+
+class JournalEntryOutput(serializers.ModelSerializer):
+    postings = PostingOutput(many=True)
+
+    class Meta:
+        model = JournalEntry
+        fields = [
+            "id",
+            "kind",
+            "transfer_id",
+            "deposit_id",
+            "currency",
+            "description",
+            "created_at",
+            "postings",
+        ]
+
+
+class JournalEntriesView(APIView):
+    """Journal entries touching the caller's accounts (staff: all), newest first."""
+
+    class JournalEntriesQuery(serializers.Serializer):
+        account = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(parameters=[JournalEntriesQuery], responses=JournalEntryOutput(many=True))
+    def get(self, request: Request) -> Response:
+        query = self.JournalEntriesQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        entries = journal_entries_for_user(
+            user=request.user, account_id=query.validated_data.get("account")
+        )[:PAGE_SIZE]
+        return Response(JournalEntryOutput(entries, many=True).data)
+
+
+class ReconciliationView(APIView):
+    """Staff: invariants 1-3 (and operations explain balances), with what differs."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=dict[str, Any])
+    def get(self, request: Request) -> Response:
+        return Response(reconciliation_report())
