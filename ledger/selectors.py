@@ -5,15 +5,14 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
 
 from accounts.models import Account, AccountOperation
+from core.db import snapshot
 from ledger.models import JournalEntry, Posting, Transfer
 from ledger.services import TransferNotFound
 
 State = Transfer.State
-# Money that has left the source but is not (yet) on the destination or back on the source.
-HELD_STATES = (State.DEBITED, State.CREDITED, State.COMPENSATING)
 MAX_LISTED = 50
 
 
@@ -45,45 +44,81 @@ def journal_entries_for_user(*, user, account_id: int | None = None) -> QuerySet
     return entries
 
 
-def reconciliation_report() -> dict[str, Any]:
-    """Invariants 1-3 of DESIGN section 3, plus "operations explain balances" (no operation
-    applied twice). Exact when the saga is quiet; under traffic the two databases are read at
-    slightly different moments, so an in-flight step can show as a transient difference."""
-    balances = {
-        row["id"]: row
-        for row in Account.objects.using("accounts").values("id", "currency", "balance")
-    }
-    applied = AccountOperation.objects.using("accounts").filter(applied=True)
-    deposits = {
-        row["currency"]: row["total"]
-        for row in applied.filter(kind="deposit").values("currency").annotate(total=Sum("amount"))
-    }
-    held = {
-        row["currency"]: row["total"]
-        for row in Transfer.objects.using("ledger")
-        .filter(state__in=HELD_STATES)
-        .values("currency")
-        .annotate(total=Sum("amount"))
-    }
+def money_in_accounts() -> tuple[dict[int, dict], list[dict], dict[int, int], dict[str, dict]]:
+    """Everything the accounts database says, from one snapshot of it: balances, invariant 1
+    per currency, what the applied operations add up to per account, and the applied
+    operations per transfer.
+
+    Money held by a transfer is a debit applied with neither a credit nor a refund applied:
+    the accounts database alone records money leaving and arriving, so invariant 1 read this
+    way is exact at every instant, under traffic too."""
+    with snapshot("accounts"):
+        balances = {
+            row["id"]: row
+            for row in Account.objects.using("accounts").values("id", "currency", "balance")
+        }
+        applied = AccountOperation.objects.using("accounts").filter(applied=True)
+        settled = applied.filter(kind__in=["credit", "refund"], transfer_id=OuterRef("transfer_id"))
+        by_kind = defaultdict(lambda: defaultdict(int))
+        for currency, kind, total in (
+            applied.values("currency", "kind")
+            .annotate(total=Sum("amount"))
+            .values_list("currency", "kind", "total")
+        ):
+            by_kind[currency][kind] = total
+        held = dict(
+            applied.filter(kind="debit")
+            .exclude(Exists(settled))
+            .values("currency")
+            .annotate(total=Sum("amount"))
+            .values_list("currency", "total")
+        )
+        per_account = list(
+            applied.values("account_id", "kind")
+            .annotate(total=Sum("amount"))
+            .values_list("account_id", "kind", "total")
+        )
+        per_transfer: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for transfer_id, kind in applied.exclude(kind="deposit").values_list("transfer_id", "kind"):
+            per_transfer[str(transfer_id)][kind] += 1
     balance_totals: dict[str, int] = defaultdict(int)
     for row in balances.values():
         balance_totals[row["currency"]] += row["balance"]
     money = []
-    for currency in sorted(set(deposits) | set(balance_totals) | set(held)):
-        left = balance_totals.get(currency, 0) + (held.get(currency) or 0)
+    for currency in sorted(set(by_kind) | set(balance_totals)):
+        deposits = by_kind[currency].get("deposit", 0)
         money.append(
             {
                 "currency": currency,
                 "balances": balance_totals.get(currency, 0),
-                "held_in_transfers": held.get(currency) or 0,
-                "deposits": deposits.get(currency) or 0,
-                "ok": left == (deposits.get(currency) or 0),
+                "held_in_transfers": held.get(currency, 0),
+                "deposits": deposits,
+                "ok": balance_totals.get(currency, 0) + held.get(currency, 0) == deposits,
             }
         )
+    sign = {"deposit": 1, "credit": 1, "refund": 1, "debit": -1}
+    explained: dict[int, int] = defaultdict(int)
+    for account_id, kind, total in per_account:
+        explained[account_id] += sign[kind] * total
+    return balances, money, explained, per_transfer
 
-    operations: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for transfer_id, kind in applied.exclude(kind="deposit").values_list("transfer_id", "kind"):
-        operations[str(transfer_id)][kind] += 1
+
+def reconciliation_report() -> dict[str, Any]:
+    """Invariants 1-3 of DESIGN section 3, plus "operations explain balances" (no operation
+    applied twice).
+
+    Exact under traffic, except the journal: terminal transfers are read from the ledger
+    before the accounts snapshot (a transfer becomes terminal only after its operations
+    committed), and money comes from that one snapshot. The journal is posted after the
+    accounts database changes, so ``journal_matches_balances`` holds when the saga is quiet."""
+    expected = {
+        State.COMPLETED: ({"debit": 1, "credit": 1, "refund": 0}, 1),
+        State.COMPENSATED: ({"debit": 1, "credit": 0, "refund": 1}, 0),
+        State.FAILED: ({"debit": 0, "credit": 0, "refund": 0}, 0),
+    }
+    terminal = list(
+        Transfer.objects.using("ledger").filter(state__in=list(expected)).values_list("id", "state")
+    )
     entries = dict(
         JournalEntry.objects.using("ledger")
         .filter(transfer_id__isnull=False)
@@ -91,14 +126,9 @@ def reconciliation_report() -> dict[str, Any]:
         .annotate(n=Count("id"))
         .values_list("transfer_id", "n")
     )
-    expected = {
-        State.COMPLETED: ({"debit": 1, "credit": 1, "refund": 0}, 1),
-        State.COMPENSATED: ({"debit": 1, "credit": 0, "refund": 1}, 0),
-        State.FAILED: ({"debit": 0, "credit": 0, "refund": 0}, 0),
-    }
+    balances, money, explained, operations = money_in_accounts()
     transfers_wrong = []
-    terminal = Transfer.objects.using("ledger").filter(state__in=list(expected))
-    for transfer_id, state in terminal.values_list("id", "state").iterator():
+    for transfer_id, state in terminal:
         want_ops, want_entries = expected[state]
         got_ops = {kind: operations[str(transfer_id)].get(kind, 0) for kind in want_ops}
         got_entries = entries.get(transfer_id, 0)
@@ -119,14 +149,6 @@ def reconciliation_report() -> dict[str, Any]:
         .annotate(total=Sum("amount"))
         .values_list("account_id", "total")
     )
-    explained: dict[int, int] = defaultdict(int)
-    sign = {"deposit": 1, "credit": 1, "refund": 1, "debit": -1}
-    for account_id, kind, total in (
-        applied.values("account_id", "kind")
-        .annotate(total=Sum("amount"))
-        .values_list("account_id", "kind", "total")
-    ):
-        explained[account_id] += sign[kind] * total
     journal_wrong, operations_wrong = [], []
     for account_id, row in sorted(balances.items()):
         if journal.get(account_id, 0) != row["balance"]:
@@ -156,7 +178,7 @@ def reconciliation_report() -> dict[str, Any]:
         "money_conserved": {"ok": all(row["ok"] for row in money), "currencies": money},
         "transfer_operations": {
             "ok": not transfers_wrong,
-            "checked": terminal.count(),
+            "checked": len(terminal),
             "differing": transfers_wrong[:MAX_LISTED],
         },
         "journal_matches_balances": {

@@ -8,6 +8,7 @@ from accounts.models import AccountOperation
 from accounts.services import account_status_set
 from core.faults import faults_set
 from ledger.models import JournalEntry, Posting, Transfer
+from ledger.selectors import reconciliation_report
 from ledger.services import IllegalTransition, transfer_create, transfer_transition
 from tests.factories import UserFactory
 from tests.saga.conftest import (
@@ -349,3 +350,16 @@ def test_a_destination_deleted_after_the_request_is_compensated(alice, source, d
     assert refreshed(transfer).state == State.COMPENSATED
     assert refreshed(transfer).failure_reason == "account_not_found"
     assert balance(source) == 10000
+
+
+def test_money_is_conserved_between_the_debit_and_the_ledger_hearing_of_it(
+    alice, source, destination
+):
+    transfer = _transfer(alice, source, destination)
+    assert _step() == "accounts.debit"
+
+    money = reconciliation_report()["money_conserved"]["currencies"][0]
+
+    assert refreshed(transfer).state == State.PENDING
+    assert money["held_in_transfers"] == 3000
+    assert money["ok"]
