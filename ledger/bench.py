@@ -248,11 +248,12 @@ def saga_load(
     }
 
 
-def transfers_extra(*, service_url: str, scale: float, work_dir: Path) -> tuple[str, dict]:
-    """For ``loadtest/plan.py`` EXTRAS: the saga's completed transfers per second."""
+def transfers_extra(*, service, scale: float, work_dir: Path) -> tuple[str, dict]:
+    """A ``make bench`` extra: the saga's completed transfers per second against ``service``
+    (a ``loadtest.service.Service``)."""
     token, accounts = bench_accounts_ensure()
     figures = saga_load(
-        base_url=service_url,
+        base_url=service.base_url,
         token=token,
         accounts=accounts,
         clients=8,

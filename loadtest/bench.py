@@ -454,6 +454,7 @@ def main(argv: list[str] | None = None) -> int:
         "--port", type=int, default=int(os.environ.get("STATELAB_BENCH_PORT", "8300"))
     )
     parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
+    parser.add_argument("--no-extras", action="store_true", help="skip the extras")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     options = parser.parse_args(argv)
     profile = PROFILES[options.profile]
@@ -473,7 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     work_dir.mkdir(parents=True)
     from loadtest.plan import EXTRAS, PGBENCH_BASELINES, SCENARIOS
 
-    scenarios, baselines, extras = list(SCENARIOS), list(PGBENCH_BASELINES), list(EXTRAS)
+    scenarios, baselines = list(SCENARIOS), list(PGBENCH_BASELINES)
+    extras = [] if options.no_extras else list(EXTRAS)
     if options.only:
         scenarios = [scenario for scenario in scenarios if scenario.name in options.only]
     figures = Figures()
@@ -509,9 +511,7 @@ def main(argv: list[str] | None = None) -> int:
             }
         for extra in extras:
             print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
-            name, result = extra(
-                service_url=service.base_url, scale=profile.extras_scale, work_dir=work_dir
-            )
+            name, result = extra(service=service, scale=profile.extras_scale, work_dir=work_dir)
             figures.extras[name] = result
         if not options.only and any(
             scenario.user_class == "DayInTheLifeUser" for scenario in scenarios
