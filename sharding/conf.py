@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 
-import redis
 from django.conf import settings
 
 
@@ -46,15 +44,6 @@ def spreading_enabled() -> bool:
     from core.faults import fault_value
 
     return settings.SHARDING["spreading"] and not fault_value(SPREADING_OFF_SWITCH)
-
-
-@functools.cache
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=1.0)
-
-
-def redis_client() -> redis.Redis:
-    return _client(settings.REDIS_URL)
 
 
 def rkey(*parts: object) -> str:

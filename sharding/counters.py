@@ -22,7 +22,8 @@ from dataclasses import asdict, dataclass, field
 import redis
 
 from core.db import snapshot
-from sharding.conf import conf, redis_client, rkey, spreading_enabled
+from core.redis import redis_client
+from sharding.conf import conf, rkey, spreading_enabled
 from sharding.db import home_write, rows
 from sharding.hotkeys import hot_states_cached
 from sharding.metrics import operations_total

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
-from sharding.conf import conf, redis_client, rkey
+from core.redis import redis_client
+from sharding.conf import conf, rkey
 
 RECORD_LUA = """
 local z, meta, shards, shard_totals = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

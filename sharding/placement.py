@@ -20,7 +20,8 @@ import redis
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from sharding.conf import conf, redis_client, rkey
+from core.redis import redis_client
+from sharding.conf import conf, rkey
 from sharding.control.models import BucketMap
 from sharding.errors import ShardKeyInvalid
 

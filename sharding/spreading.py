@@ -29,7 +29,8 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 
 from core.faults import crash_point
-from sharding.conf import conf, redis_client, rkey, spreading_enabled
+from core.redis import redis_client
+from sharding.conf import conf, rkey, spreading_enabled
 from sharding.control.models import HotKeyEpisode
 from sharding.counters import _as_list, slot0_add_entered
 from sharding.db import fenced_transaction, home_write, rows

@@ -29,17 +29,24 @@ def _standby_settings(alias: str) -> dict:
 
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
+    original: dict[str, dict] = {}
     with django_db_blocker.unblock():
         target = primary_wal_lsn()
         for alias in settings.REPLICA_ALIASES:
+            standby = _standby_settings(alias)
+            original[alias] = dict(settings.DATABASES[alias])
+            # This thread's connection, and the settings other threads build theirs from.
+            settings.DATABASES[alias].update(standby)
             connections[alias].close()
-            connections[alias].settings_dict = _standby_settings(alias)
+            connections[alias].settings_dict = standby
             if not wait_for_replay(alias, target, timeout_s=60):
                 pytest.exit(f"{alias} did not replay the test databases within 60 s", returncode=3)
     yield
     with django_db_blocker.unblock():
         for alias in settings.REPLICA_ALIASES:
             connections[alias].close()
+            settings.DATABASES[alias].clear()
+            settings.DATABASES[alias].update(original[alias])
 
 
 @pytest.fixture(autouse=True)

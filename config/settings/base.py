@@ -114,7 +114,11 @@ CACHES = {
     }
 }
 
-REDIS_SOCKET_TIMEOUT_S = 0.25
+REDIS_SOCKET_TIMEOUT_S = 0.5
+# Callers that can do without Redis (core.redis.guarded_redis_call): shorter timeout, and
+# Redis is skipped this long after a failure.
+REDIS_GUARDED_TIMEOUT_S = 0.1
+REDIS_BREAKER_OPEN_S = 1.0
 STATELAB_THROTTLE_RATES = {
     "auth": env.get_str("STATELAB_THROTTLE_AUTH", "30/min"),
     "transfers": env.get_str("STATELAB_THROTTLE_TRANSFERS", "600/min"),
@@ -232,6 +236,26 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- profiles: session consistency over replicas, write-through cache ------------------------
+# core.consistency opens a per-request context (X-Consistency) inside SessionMiddleware;
+# config.routers.ConsistencyRouter decides reads of CONSISTENCY_ROUTED_APPS only.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+    "core.consistency.ConsistencyMiddleware",
+)
+DATABASE_ROUTERS = ["config.routers.ConsistencyRouter", *DATABASE_ROUTERS]
+CONSISTENCY_ROUTED_APPS = {"profiles"}
+CONSISTENCY_POSITIONS_MAX_AGE_S = env.get_int("STATELAB_POSITIONS_MAX_AGE_MS", 10) / 1000
+CONSISTENCY_MAX_STALENESS_S = env.get_int("STATELAB_REPLICA_MAX_STALENESS_MS", 5000) / 1000
+CONSISTENCY_DOWN_RETRY_S = 1.0
+CONSISTENCY_TOKEN_STATE_TTL_S = 24 * 3600
+PROFILES_CACHE_TTL_S = env.get_int("STATELAB_PROFILES_CACHE_TTL_S", 300)
+PROFILES_CACHE_LEASE_MS = 2000
+PROFILES_CACHE_WAIT_S = 0.25
+# A miss read from a replica fills the cache only if the replica is at most this stale.
+PROFILES_CACHE_FILL_MAX_STALENESS_S = 1.0
+PROFILES_CHANGE_FEED_ENABLED = env.get_bool("STATELAB_PROFILES_CHANGE_FEED", True)
+
 # --- sharding ---------------------------------------------------------------------------------
 INSTALLED_APPS += ["sharding.control"]  # the control plane (bucket map, hot keys) on default
 SHARDING = {
@@ -252,3 +276,4 @@ SHARDING = {
     "prefix": env.get_str("SHARDING_REDIS_PREFIX", "sharding"),
 }
 CELERY_BEAT_SCHEDULE["sharding-hot-keys-tick"] = {"task": "sharding.hot_keys_tick", "schedule": 1.0}
+

@@ -1,0 +1,95 @@
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from core.consistency import LEVELS, consistency_bind_request, consistency_current
+from profiles.selectors import profile_read
+from profiles.serializers import ProfileOutputSerializer, ProfileUpdateSerializer
+from profiles.services import ProfileNotOwner, profile_data, profile_update
+
+READ_PARAMETERS = [
+    OpenApiParameter(
+        "X-Consistency",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        enum=list(LEVELS),
+        description="strong: the primary; session (default): read-your-writes and monotonic "
+        "reads; eventual: any replica, may be stale. Also accepted as ?consistency=.",
+    ),
+    OpenApiParameter(
+        "Cache-Control",
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        description="no-cache: skip the cache (X-Cache: bypass) and read the routed database.",
+    ),
+]
+RESPONSE_HEADERS = {
+    "X-Served-By": "primary, replica_<n> or cache",
+    "X-Cache": "hit, miss or bypass",
+}
+READ_DESCRIPTION = "Response headers: " + "; ".join(
+    f"{name}: {meaning}" for name, meaning in RESPONSE_HEADERS.items()
+)
+
+
+class ProfileBaseView(APIView):
+    """Binds the caller's position store (its session, or its token's server-side record) to
+    the request's consistency context once DRF has authenticated the caller."""
+
+    def initial(self, request: Request, *args, **kwargs) -> None:
+        super().initial(request, *args, **kwargs)
+        consistency_bind_request(request)
+
+    def read(self, request: Request, user_id: int) -> Response:
+        no_cache = "no-cache" in request.headers.get("Cache-Control", "")
+        read = profile_read(user_id=user_id, use_cache=not no_cache)
+        # ``profile_data`` already has the output shape (the cache stores it): no re-serializing
+        # on the hot path; ProfileOutputSerializer documents it.
+        return Response(read.data)
+
+    def update(self, request: Request, user_id: int) -> Response:
+        if user_id != request.user.pk:
+            raise ProfileNotOwner("you can change only your own profile")
+        serializer = ProfileUpdateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = profile_update(
+            user_id=user_id, changes=serializer.validated_data, actor_id=request.user.pk
+        )
+        context = consistency_current()
+        if context is not None:
+            context.served_by, context.cache = "primary", "bypass"
+        return Response(profile_data(profile))
+
+
+class ProfileDetailView(ProfileBaseView):
+    """Any authenticated user reads a profile; only its owner changes it."""
+
+    @extend_schema(
+        parameters=READ_PARAMETERS,
+        responses=ProfileOutputSerializer,
+        description=READ_DESCRIPTION,
+    )
+    def get(self, request: Request, user_id: int) -> Response:
+        return self.read(request, user_id)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=ProfileOutputSerializer)
+    def patch(self, request: Request, user_id: int) -> Response:
+        return self.update(request, user_id)
+
+
+class ProfileMeView(ProfileBaseView):
+    """The caller's own profile."""
+
+    @extend_schema(
+        parameters=READ_PARAMETERS,
+        responses=ProfileOutputSerializer,
+        description=READ_DESCRIPTION,
+    )
+    def get(self, request: Request) -> Response:
+        return self.read(request, request.user.pk)
+
+    @extend_schema(request=ProfileUpdateSerializer, responses=ProfileOutputSerializer)
+    def patch(self, request: Request) -> Response:
+        return self.update(request, request.user.pk)
