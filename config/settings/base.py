@@ -277,3 +277,5 @@ SHARDING = {
 }
 CELERY_BEAT_SCHEDULE["sharding-hot-keys-tick"] = {"task": "sharding.hot_keys_tick", "schedule": 1.0}
 
+# --- lab ---------------------------------------------------------------------------------------
+INSTALLED_APPS += ["lab"]  # the State Lab page at /lab/ (reads the public API and /metrics)
