@@ -447,6 +447,49 @@ def write_report(out_dir: Path, document: dict) -> None:
     write_plots(out_dir, document)
 
 
+def measure_service(
+    service: Service,
+    profile: Profile,
+    scenarios: list[Scenario],
+    extras: list,
+    figures: Figures,
+    *,
+    work_dir: Path,
+) -> None:
+    """Each scenario after a warm-up for ``profile.rounds`` rounds, then each extra."""
+    for scenario in scenarios:
+        rounds = f"{profile.rounds} x {profile.duration_s} s"
+        print(f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}", flush=True)
+        run_locust(
+            service,
+            scenario.user_class,
+            scenario.users,
+            profile.warmup_s,
+            request=scenario.request,
+            work_dir=work_dir,
+        )
+        runs = [
+            run_locust(
+                service,
+                scenario.user_class,
+                scenario.users,
+                profile.duration_s,
+                request=scenario.request,
+                work_dir=work_dir,
+            )
+            for _ in range(profile.rounds)
+        ]
+        figures.scenarios[scenario.name] = {
+            **_summarise(runs),
+            "users": scenario.users,
+            "description": scenario.description,
+        }
+    for extra in extras:
+        print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
+        name, result = extra(service=service, scale=profile.extras_scale, work_dir=work_dir)
+        figures.extras[name] = result
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", choices=sorted(PROFILES), default="full")
@@ -482,37 +525,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
 
     with service_running(options.port, work_dir, web_workers=profile.web_workers) as service:
-        for scenario in scenarios:
-            rounds = f"{profile.rounds} x {profile.duration_s} s"
-            print(f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}", flush=True)
-            run_locust(
-                service,
-                scenario.user_class,
-                scenario.users,
-                profile.warmup_s,
-                request=scenario.request,
-                work_dir=work_dir,
-            )
-            runs = [
-                run_locust(
-                    service,
-                    scenario.user_class,
-                    scenario.users,
-                    profile.duration_s,
-                    request=scenario.request,
-                    work_dir=work_dir,
-                )
-                for _ in range(profile.rounds)
-            ]
-            figures.scenarios[scenario.name] = {
-                **_summarise(runs),
-                "users": scenario.users,
-                "description": scenario.description,
-            }
-        for extra in extras:
-            print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
-            name, result = extra(service=service, scale=profile.extras_scale, work_dir=work_dir)
-            figures.extras[name] = result
+        measure_service(service, profile, scenarios, extras, figures, work_dir=work_dir)
         if not options.only and any(
             scenario.user_class == "DayInTheLifeUser" for scenario in scenarios
         ):

@@ -3,6 +3,7 @@ user class of ``loadtest/locustfile.py``; baselines and extras run in the driver
 
 from ledger.bench import saga_sql_baseline, transfers_extra
 from loadtest.bench import PgbenchBaseline, Scenario
+from loadtest.profiles_bench import strategy_comparison
 from loadtest.sharding_bench import sharding_comparison
 
 SCENARIOS: list[Scenario] = [
@@ -12,6 +13,27 @@ SCENARIOS: list[Scenario] = [
         users=16,
         request="trivial",
         description="GET /api/auth/whoami/ (token auth + DRF, no data)",
+    ),
+    Scenario(
+        "profile_cached",
+        "CachedProfileReadUser",
+        users=16,
+        request="profile_cached",
+        description="GET /api/profiles/me/ under session consistency, from the Redis cache",
+    ),
+    Scenario(
+        "profile_replica",
+        "ReplicaProfileReadUser",
+        users=16,
+        request="profile_replica",
+        description="the same with Cache-Control: no-cache: routed to the caught-up replica",
+    ),
+    Scenario(
+        "profile_primary",
+        "PrimaryProfileReadUser",
+        users=16,
+        request="profile_primary",
+        description="X-Consistency: strong: the primary, no cache",
     ),
     Scenario(
         "transfers",
@@ -26,9 +48,15 @@ SCENARIOS: list[Scenario] = [
         users=16,
         description="counter increments, Zipf keys, one celebrity key at 30 %",
     ),
+    Scenario(
+        "mixed",
+        "DayInTheLifeUser",
+        users=16,
+        description="a day in the life: reads, writes, transfers, increments, range reads",
+    ),
 ]
 
 PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline()]
 
 # Callables ``(*, service, scale, work_dir) -> (name, figures)``.
-EXTRAS: list = [transfers_extra, sharding_comparison]
+EXTRAS: list = [transfers_extra, sharding_comparison, strategy_comparison]

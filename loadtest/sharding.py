@@ -20,7 +20,6 @@ from locust import constant, task
 from loadtest.common import DEMO_USERS, TokenUser
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCUST_USERS = ["ShardingZipfUser"]
 CELEBRITY = os.environ.get("STATELAB_BENCH_CELEBRITY", "celebrity")
 CELEBRITY_SHARE = 0.3
 KEYS = 10_000

@@ -18,7 +18,29 @@ from locust import constant, task
 
 from loadtest.common import TokenUser
 
-LOCUST_USERS = ["TransferUser", "BobTransferUser"]
+
+def own_account_pair(user: TokenUser) -> tuple[int, int]:
+    """Two EUR accounts of the user (opened if missing): transfers go back and forth."""
+    listed = user.client.get("/api/accounts/", headers=user.auth, name="accounts").json()
+    mine = [row["id"] for row in listed if row["currency"] == "EUR"]
+    while len(mine) < 2:
+        created = user.client.post(
+            "/api/accounts/", json={"currency": "EUR"}, headers=user.auth, name="accounts"
+        )
+        mine.append(created.json()["id"])
+    return mine[0], mine[1]
+
+
+def transfer_create(user: TokenUser, source: int, destination: int) -> None:
+    with user.client.post(
+        "/api/transfers/",
+        json={"source": source, "destination": destination, "amount": "0.01", "currency": "EUR"},
+        headers={**user.auth, "Idempotency-Key": str(uuid.uuid4())},
+        name="transfer_create",
+        catch_response=True,
+    ) as response:
+        if response.status_code != 202:
+            response.failure(f"{response.status_code}: {response.text[:200]}")
 
 
 class TransferUser(TokenUser):
@@ -28,33 +50,13 @@ class TransferUser(TokenUser):
 
     def on_start(self) -> None:
         super().on_start()
-        listed = self.client.get("/api/accounts/", headers=self.auth, name="accounts").json()
-        mine = [row["id"] for row in listed if row["currency"] == "EUR"]
-        while len(mine) < 2:
-            created = self.client.post(
-                "/api/accounts/", json={"currency": "EUR"}, headers=self.auth, name="accounts"
-            )
-            mine.append(created.json()["id"])
-        self.accounts = (mine[0], mine[1])
+        self.accounts = own_account_pair(self)
 
     @task
     def transfer(self) -> None:
         source, destination = self.accounts if self.forward else self.accounts[::-1]
         self.forward = not self.forward
-        with self.client.post(
-            "/api/transfers/",
-            json={
-                "source": source,
-                "destination": destination,
-                "amount": "0.01",
-                "currency": "EUR",
-            },
-            headers={**self.auth, "Idempotency-Key": str(uuid.uuid4())},
-            name="transfer_create",
-            catch_response=True,
-        ) as response:
-            if response.status_code != 202:
-                response.failure(f"{response.status_code}: {response.text[:200]}")
+        transfer_create(self, source, destination)
 
 
 class BobTransferUser(TransferUser):
