@@ -22,7 +22,7 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick
+.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
@@ -67,6 +67,10 @@ bench: stack-up
 
 bench-quick: stack-up
 	$(BIN)/python -m loadtest.bench --profile quick
+
+# The chaos soak (README "Reliability"): CHAOS_ARGS="--duration 600" for a longer one.
+chaos: migrate
+	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi

@@ -80,3 +80,10 @@ def redis_breaker_reset() -> None:
 
 def is_unavailable(value: Any) -> bool:
     return value is _UNAVAILABLE
+
+
+def redis_clients_reset() -> None:
+    """Drop every pooled connection (after Redis restarted under this process)."""
+    with _lock:
+        for client in _clients.values():
+            client.connection_pool.disconnect()

@@ -1,0 +1,165 @@
+"""Fault injectors: each breaks one thing for a while, then heals it.
+
+Every injector is ``(context) -> detail`` and returns after healing, so the schedule can check
+the invariants right after each fault.
+"""
+
+from __future__ import annotations
+
+import random
+import signal
+import time
+from dataclasses import dataclass
+
+import psycopg
+import requests
+from django.conf import settings
+
+from devstack.stack import Stack
+from loadtest.service import Service
+
+SWITCH_ATTEMPTS = 10
+APPLICATION_DATABASES_SQL = """
+SELECT pid FROM pg_stat_activity
+WHERE datname = ANY(%s) AND pid <> pg_backend_pid() AND backend_type = 'client backend'
+"""
+
+
+@dataclass
+class FaultContext:
+    service: Service
+    stack: Stack | None
+    staff_token: str
+    hold_s: float
+    rng: random.Random
+    crash_rounds: int = 0
+
+    def set_switches(self, values: dict) -> None:
+        """PATCH the switches; retried, because an armed crash point may kill the very web
+        worker that serves the call."""
+        for attempt in range(SWITCH_ATTEMPTS):
+            try:
+                response = requests.patch(
+                    self.service.base_url + "/api/faults/",
+                    json=values,
+                    headers={"Authorization": f"Token {self.staff_token}"},
+                    timeout=10,
+                )
+                response.raise_for_status()
+                return
+            except requests.RequestException:
+                if attempt == SWITCH_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5)
+
+    def switch_choices(self, name: str) -> list[str]:
+        response = requests.get(
+            self.service.base_url + "/api/faults/",
+            headers={"Authorization": f"Token {self.staff_token}"},
+            timeout=10,
+        )
+        response.raise_for_status()
+        return next(
+            fault["choices"] for fault in response.json()["faults"] if fault["name"] == name
+        )
+
+    def workers(self) -> list[str]:
+        return [name for name in self.service.processes if name.startswith("worker-")]
+
+
+def _dsn(alias: str, database: str | None = None) -> str:
+    config = settings.DATABASES[alias]
+    return (
+        f"host={config['HOST']} port={config['PORT']} user={config['USER']} "
+        f"password={config['PASSWORD']} dbname={database or config['NAME']} connect_timeout=3"
+    )
+
+
+def kill_worker(context: FaultContext) -> str:
+    name = context.rng.choice(context.workers())
+    context.service.kill(name)
+    time.sleep(context.hold_s)
+    context.service.start(name)
+    return f"SIGKILL {name}, restarted after {context.hold_s} s"
+
+
+def pause_worker(context: FaultContext) -> str:
+    name = context.rng.choice(context.workers())
+    context.service.signal(name, signal.SIGSTOP)
+    time.sleep(context.hold_s)
+    context.service.signal(name, signal.SIGCONT)
+    return f"SIGSTOP {name} for {context.hold_s} s"
+
+
+def terminate_backends(context: FaultContext) -> str:
+    names = [settings.DATABASES[alias]["NAME"] for alias in ("default", "accounts", "ledger")]
+    with psycopg.connect(_dsn("default"), autocommit=True) as connection:
+        pids = [row[0] for row in connection.execute(APPLICATION_DATABASES_SQL, [names])]
+        victims = context.rng.sample(pids, k=min(len(pids), 5))
+        for pid in victims:
+            connection.execute("SELECT pg_terminate_backend(%s)", [pid])
+    return f"pg_terminate_backend of {len(victims)} of {len(pids)} connections"
+
+
+def restart_redis(context: FaultContext) -> str:
+    if context.stack is None:
+        return "skipped: Redis is not the embedded stack's"
+    context.stack.stop("redis")
+    time.sleep(context.hold_s)
+    context.stack.up()
+    return f"Redis stopped for {context.hold_s} s (cache and broker contents lost)"
+
+
+def stop_replica(context: FaultContext) -> str:
+    if context.stack is None:
+        return "skipped: the replica is not the embedded stack's"
+    context.stack.stop("replica_1")
+    time.sleep(context.hold_s)
+    context.stack.up()
+    return f"replica stopped for {context.hold_s} s"
+
+
+def pause_replay(context: FaultContext) -> str:
+    with psycopg.connect(_dsn("replica_1"), autocommit=True) as connection:
+        connection.execute("SELECT pg_wal_replay_pause()")
+        time.sleep(context.hold_s)
+        connection.execute("SELECT pg_wal_replay_resume()")
+    return f"replica replay paused for {context.hold_s} s"
+
+
+def credit_failures(context: FaultContext) -> str:
+    context.set_switches({"saga_credit_failure_rate": 0.3})
+    time.sleep(context.hold_s)
+    context.set_switches({"saga_credit_failure_rate": 0.0})
+    return f"credit failure rate 0.3 for {context.hold_s} s"
+
+
+def crash_point(context: FaultContext) -> str:
+    """Arms, in turn, every crash point of the saga and then every other one: a process that
+    reaches an armed point dies there (SIGKILL), between a commit and what follows it."""
+    choices = context.switch_choices("crash_points")
+    saga = [point for point in choices if not point.startswith("sharding.")]
+    others = [point for point in choices if point not in saga]
+    context.crash_rounds += 1
+    points = saga if context.crash_rounds % 2 or not others else others
+    context.set_switches({"crash_points": points})
+    time.sleep(context.hold_s)
+    context.set_switches({"crash_points": []})
+    for name in context.workers():
+        if context.service.processes[name].poll() is not None:
+            context.service.start(name)
+    if context.service.processes["web"].poll() is not None:
+        context.service.start("web")
+    return f"crash points {', '.join(points)} armed for {context.hold_s} s"
+
+
+SCHEDULE = (
+    kill_worker,
+    terminate_backends,
+    credit_failures,
+    restart_redis,
+    pause_worker,
+    stop_replica,
+    crash_point,
+    pause_replay,
+)

@@ -1,0 +1,68 @@
+"""The short chaos soak (``make chaos`` runs the long one): the whole service under every kind
+of fault, checked Jepsen style; it must find no violation."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from django.db import connections
+
+from core.redis import redis_clients_reset
+from tests.servers import free_port
+from tests.workers import ROOT, worker_environment
+
+FAULT_KINDS = {
+    "kill_worker",
+    "terminate_backends",
+    "credit_failures",
+    "restart_redis",
+    "pause_worker",
+    "stop_replica",
+    "crash_point",
+    "pause_replay",
+}
+
+
+@pytest.fixture
+def fresh_connections_afterwards():
+    """The soak restarts Redis and the replica under this process too."""
+    yield
+    connections.close_all()
+    redis_clients_reset()
+
+
+@pytest.mark.chaos
+@pytest.mark.django_db(databases="__all__", transaction=True)
+def test_a_short_chaos_soak_finds_no_violation(tmp_path, fresh_connections_afterwards):
+    command = [
+        sys.executable,
+        "-m",
+        "chaos",
+        "--duration",
+        "70",
+        "--hold",
+        "2",
+        "--settle",
+        "120",
+        "--port",
+        str(free_port()),
+        "--out",
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        command,
+        cwd=ROOT,
+        env=worker_environment(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+    output = result.stdout[-4000:] + result.stderr[-4000:]
+    summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
+    assert result.returncode == 0, output
+    assert set(summary["faults"]) == FAULT_KINDS
+    assert summary["operations"]["transfer"]["ok"] > 0
+    assert summary["observed"]["statelab_inbox_redeliveries_ignored_total"] > 0
