@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -28,3 +28,13 @@ def expose_worker_metrics(**_kwargs) -> None:
         addr=os.environ.get("STATELAB_WORKER_METRICS_ADDR", "127.0.0.1"),
         registry=scrape_registry(),
     )
+
+
+@task_prerun.connect(weak=False, dispatch_uid="statelab-close-old-connections-pre")
+@task_postrun.connect(weak=False, dispatch_uid="statelab-close-old-connections-post")
+def close_old_database_connections(**_kwargs) -> None:
+    """With CELERY_DB_REUSE_MAX set, a worker keeps its connections across tasks; they follow
+    Django's request rule instead: what is too old or broken is closed around every task."""
+    from django.db import close_old_connections
+
+    close_old_connections()

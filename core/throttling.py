@@ -77,3 +77,9 @@ class AuthTokenThrottle(RedisRateThrottle):
 
     def identity(self, request, view) -> str:
         return f"ip:{self.get_ident(request)}"
+
+
+class TransferCreateThrottle(RedisRateThrottle):
+    """Transfers started per user."""
+
+    scope = "transfers"

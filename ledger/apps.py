@@ -27,17 +27,3 @@ class LedgerConfig(AppConfig):
         )
         scrape_collector_register(TransfersByStateCollector())
         scrape_collector_register(OutboxCollector())
-        _task_connections_managed()
-
-
-def _task_connections_managed() -> None:
-    """With CELERY_DB_REUSE_MAX set, Celery keeps a worker's connections across tasks; give
-    them Django's request rule instead: close what is too old or broken, around every task."""
-    from celery.signals import task_postrun, task_prerun
-    from django.db import close_old_connections
-
-    def close_old(**_kwargs) -> None:
-        close_old_connections()
-
-    task_prerun.connect(close_old, weak=False, dispatch_uid="statelab-close-old-connections-pre")
-    task_postrun.connect(close_old, weak=False, dispatch_uid="statelab-close-old-connections-post")

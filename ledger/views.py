@@ -19,6 +19,7 @@ from core.idempotency import (
     request_fingerprint,
 )
 from core.money import amount_format
+from core.throttling import TransferCreateThrottle
 from ledger.models import (
     JournalEntry,
     Posting,
@@ -78,6 +79,9 @@ class TransferDetailOutput(TransferOutput):
 class TransfersView(APIView):
     """POST starts a transfer (202: the saga runs asynchronously; poll the transfer).
     GET lists the caller's transfers, newest first."""
+
+    def get_throttles(self) -> list:
+        return [TransferCreateThrottle()] if self.request.method == "POST" else []
 
     class TransferCreateInput(serializers.Serializer):
         source = serializers.IntegerField(min_value=1)

@@ -315,6 +315,7 @@ def run_goodput(service: Service, profile: Profile, work_dir: Path) -> dict:
         steps.append(
             {
                 **asdict(run),
+                "rps": round(run.rps, 1),
                 "users": users,
                 "error_ratio": round(error_ratio, 5),
                 "within_slo": run.valid

@@ -58,3 +58,19 @@ def test_log_ins_go_through_when_the_limiter_redis_is_down(limited, tmp_path):
         statuses = [_log_in(APIClient(), user.username).status_code for _ in range(5)]
 
     assert statuses == [200] * 5
+
+
+@pytest.mark.django_db(databases=["default", "ledger", "accounts"])
+def test_transfers_past_the_per_user_limit_get_a_429(settings):
+    settings.STATELAB_THROTTLE_RATES = {**settings.STATELAB_THROTTLE_RATES, "transfers": "2/min"}
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"throttle-test-{id(settings)}"}
+    }
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+
+    statuses = [client.post("/api/transfers/", {}, format="json").status_code for _ in range(3)]
+    listed = client.get("/api/transfers/")
+
+    assert statuses == [400, 400, 429]
+    assert listed.status_code == 200

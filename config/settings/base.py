@@ -136,6 +136,11 @@ CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
+# Celery's Django fixup closes every database connection before and after each task unless
+# this is set: a saga step would pay two or three new Postgres connections (with SCRAM auth).
+# Connections are kept instead, and Django's own rule (CONN_MAX_AGE, unusable connections)
+# applies around each task (config.celery closes old connections on the task signals).
+CELERY_DB_REUSE_MAX = env.get_int("STATELAB_CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE: dict = {}
 CELERY_TIMEZONE = "UTC"
 
@@ -215,11 +220,6 @@ STATELAB_TASK_MAX_COUNTDOWN_S = env.get_int("STATELAB_TASK_MAX_COUNTDOWN_S", 30)
 OUTBOX_PUBLISH_ON_COMMIT = env.get_bool("STATELAB_OUTBOX_PUBLISH_ON_COMMIT", True)
 SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
 IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
-# Celery's Django fixup closes every database connection before and after each task unless
-# this is set: a saga step would pay two or three new Postgres connections (with SCRAM auth).
-# Connections are kept instead, and Django's own rule (CONN_MAX_AGE, unusable connections)
-# applies around each task (ledger.apps connects close_old_connections to the task signals).
-CELERY_DB_REUSE_MAX = env.get_int("STATELAB_CELERY_DB_REUSE_MAX", 1000)
 CELERY_BEAT_SCHEDULE.update(
     {
         "outbox-sweep": {"task": "ledger.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
