@@ -327,7 +327,7 @@ def run_goodput(service: Service, profile: Profile, work_dir: Path) -> dict:
     return {
         "slo_p99_ms": SLO_P99_MS,
         "slo_max_error_ratio": SLO_MAX_ERROR_RATIO,
-        "goodput_rps": max(good) if good else 0.0,
+        "goodput_rps": round(max(good), 1) if good else 0.0,
         "steps": steps,
     }
 

@@ -36,6 +36,9 @@ def service_environment(port: int, multiproc_dir: Path, **extra: str) -> dict[st
         "STATELAB_BIND": f"127.0.0.1:{port}",
         "PROMETHEUS_MULTIPROC_DIR": str(multiproc_dir),
         "STATELAB_LOG_LEVEL": os.environ.get("STATELAB_LOG_LEVEL", "WARNING"),
+        # Benchmarks and chaos runs measure the service, not its rate limiter.
+        "STATELAB_THROTTLE_AUTH": "1000000/min",
+        "STATELAB_THROTTLE_TRANSFERS": "1000000/min",
         **extra,
     }
 

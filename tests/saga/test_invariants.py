@@ -88,7 +88,9 @@ def test_after_crashes_and_credit_failures_every_transfer_ends_and_the_books_agr
     accounts = [AccountFactory(owner_id=users[number % 2].pk) for number in range(4)]
     for account in accounts:
         deposit(account, "1000.00")
-    faults_set(values={"saga_credit_failure_rate": 0.2}, actor="chaos")
+    # 100 ms per step keeps transfers in flight while the crash points are armed in turn (the
+    # saga would otherwise finish before the first one is armed on a quiet machine).
+    faults_set(values={"saga_credit_failure_rate": 0.2, "saga_step_latency_ms": 100}, actor="chaos")
 
     with celery_beat(tmp_path):
         with celery_worker(tmp_path, concurrency=4, name="chaos-1") as worker:
@@ -105,7 +107,10 @@ def test_after_crashes_and_credit_failures_every_transfer_ends_and_the_books_agr
             crashed_children = _crashes(worker) - crashes_before
             worker.kill()  # the whole worker, with whatever it had prefetched and not acked
 
-        faults_set(values={"saga_credit_failure_rate": 0.0, "crash_points": []}, actor="chaos")
+        faults_set(
+            values={"saga_credit_failure_rate": 0.0, "saga_step_latency_ms": 0, "crash_points": []},
+            actor="chaos",
+        )
         with celery_worker(tmp_path, concurrency=4, name="chaos-2"):
             settled = wait_until(_all_terminal, timeout_s=90)
             quiet = wait_until(lambda: reconciliation_report()["ok"], timeout_s=30)
