@@ -6,21 +6,12 @@ capped exponential backoff and jitter; a refund (compensation) retries until it 
 from __future__ import annotations
 
 from celery import shared_task
-from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from accounts import services
-
-TRANSIENT = (OperationalError, InterfaceError)
-RETRY = {
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": 1,
-    "retry_backoff_max": settings.STATELAB_TASK_MAX_COUNTDOWN_S,
-    "retry_jitter": True,
-}
+from core.outbox import consumer_retry
 
 
-@shared_task(name="accounts.debit", max_retries=12, **RETRY)
+@shared_task(name="accounts.debit", **consumer_retry())
 def debit(
     *, message_id: str, transfer_id: str, account_id: int, amount: int, currency: str
 ) -> None:
@@ -33,7 +24,7 @@ def debit(
     )
 
 
-@shared_task(name="accounts.credit", max_retries=12, **RETRY)
+@shared_task(name="accounts.credit", **consumer_retry())
 def credit(
     *, message_id: str, transfer_id: str, account_id: int, amount: int, currency: str
 ) -> None:
@@ -48,11 +39,7 @@ def credit(
 
 @shared_task(
     name="accounts.refund",
-    max_retries=None,
-    autoretry_for=(*TRANSIENT, services.RefundWithoutDebit),
-    retry_backoff=1,
-    retry_backoff_max=settings.STATELAB_TASK_MAX_COUNTDOWN_S,
-    retry_jitter=True,
+    **consumer_retry(max_retries=None, also=(services.RefundWithoutDebit,)),
 )
 def refund(
     *, message_id: str, transfer_id: str, account_id: int, amount: int, currency: str

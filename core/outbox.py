@@ -23,7 +23,7 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connections, models, transaction
+from django.db import InterfaceError, OperationalError, connections, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -83,6 +83,22 @@ class _Outbox:
 
 
 _outboxes: dict[str, _Outbox] = {}
+
+
+TRANSIENT_ERRORS = (OperationalError, InterfaceError)
+
+
+def consumer_retry(*, max_retries: int | None = 12, also: tuple = ()) -> dict[str, Any]:
+    """Celery options of an outbox consumer: transient errors (a lost connection, a deadlock
+    victim, a serialization failure, and ``also``) retry with capped exponential backoff and
+    jitter; ``max_retries=None`` retries until it succeeds (compensation)."""
+    return {
+        "autoretry_for": (*TRANSIENT_ERRORS, *also),
+        "retry_backoff": 1,
+        "retry_backoff_max": settings.STATELAB_TASK_MAX_COUNTDOWN_S,
+        "retry_jitter": True,
+        "max_retries": max_retries,
+    }
 
 
 def outbox_register(model: type[OutboxMessage], *, using: str) -> None:

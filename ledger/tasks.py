@@ -5,21 +5,13 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 
 from core.idempotency import idempotency_keys_purge
-from core.outbox import outbox_relay_all
+from core.outbox import consumer_retry, outbox_relay_all
 from ledger import services
 from ledger.models import TransferIdempotencyKey
 
-TRANSIENT = (OperationalError, InterfaceError)
-RETRY = {
-    "autoretry_for": TRANSIENT,
-    "retry_backoff": 1,
-    "retry_backoff_max": settings.STATELAB_TASK_MAX_COUNTDOWN_S,
-    "retry_jitter": True,
-    "max_retries": 12,
-}
+RETRY = consumer_retry()
 
 
 @shared_task(name="ledger.on_debited", **RETRY)
@@ -46,12 +38,12 @@ def on_credit_failed(*, message_id: str, transfer_id: str, reason: str) -> None:
     )
 
 
-@shared_task(name="ledger.on_refunded", **{**RETRY, "max_retries": None})
+@shared_task(name="ledger.on_refunded", **consumer_retry(max_retries=None))
 def on_refunded(*, message_id: str, transfer_id: str) -> None:
     services.transfer_on_refunded(message_id=message_id, transfer_id=transfer_id)
 
 
-@shared_task(name="ledger.on_deposited", **{**RETRY, "max_retries": None})
+@shared_task(name="ledger.on_deposited", **consumer_retry(max_retries=None))
 def on_deposited(
     *, message_id: str, deposit_id: str, account_id: int, amount: int, currency: str
 ) -> None:
@@ -66,11 +58,7 @@ def on_deposited(
 
 @shared_task(
     name="ledger.notify",
-    autoretry_for=(*TRANSIENT, services.NotificationUnavailable),
-    retry_backoff=1,
-    retry_backoff_max=settings.STATELAB_TASK_MAX_COUNTDOWN_S,
-    retry_jitter=True,
-    max_retries=20,
+    **consumer_retry(max_retries=20, also=(services.NotificationUnavailable,)),
 )
 def notify(*, message_id: str, transfer_id: str) -> None:
     services.transfer_notify(message_id=message_id, transfer_id=transfer_id)
