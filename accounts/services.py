@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -147,35 +148,71 @@ def _rejection(account: Account, *, currency: str, amount: int, need_funds: bool
     return ""
 
 
+def _inbox_accepted(*, message_id: str, consumer: str) -> bool:
+    """Inside an accounts transaction: record the message in the inbox, or say it was seen."""
+    if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer=consumer):
+        metrics.inbox_ignored.labels(consumer=consumer).inc()
+        return False
+    crash_after_commit(f"after_{consumer}_commit", using=DB)
+    return True
+
+
+def _transfer_operation_apply(
+    *,
+    kind: str,
+    transfer_id: str,
+    account_id: int,
+    amount: int,
+    currency: str,
+    refusal: Callable[[Account], str],
+) -> AccountOperation | None:
+    """The debit or credit of a transfer, once: an existing operation is returned as it is;
+    else the account is locked, ``refusal`` decides (empty: apply), and the operation is
+    recorded applied or not. None when the account does not exist (already answered)."""
+    operation = _existing(transfer_id, kind)
+    if operation is not None:
+        return operation
+    account = accounts_lock(ids=[account_id]).get(account_id)
+    if account is None:
+        failed = (
+            EVENT_DEBIT_REJECTED if kind == AccountOperation.Kind.DEBIT else EVENT_CREDIT_FAILED
+        )
+        _reject_unknown(transfer_id, failed)
+        return None
+    reason = refusal(account)
+    if not reason:
+        _balance_change(account, -amount if kind == AccountOperation.Kind.DEBIT else amount)
+    return AccountOperation.objects.using(DB).create(
+        account_id=account_id,
+        kind=kind,
+        transfer_id=transfer_id,
+        amount=amount,
+        currency=currency,
+        applied=not reason,
+        reason=reason,
+    )
+
+
 def account_debit(
     *, message_id: str, transfer_id: str, account_id: int, amount: int, currency: str
 ) -> None:
     """Saga step: take ``amount`` from the source; reply debited or debit_rejected."""
     fault_sleep("saga_step_latency_ms")
     with metrics.step_timer("debit"), transaction.atomic(using=DB):
-        if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer="debit"):
-            metrics.inbox_ignored.labels(consumer="debit").inc()
+        if not _inbox_accepted(message_id=message_id, consumer="debit"):
             return
-        crash_after_commit("after_debit_commit", using=DB)
-        operation = _existing(transfer_id, AccountOperation.Kind.DEBIT)
-        if operation is None:
-            account = accounts_lock(ids=[account_id]).get(account_id)
-            if account is None:
-                _reject_unknown(transfer_id, EVENT_DEBIT_REJECTED)
-                return
-            reason = _rejection(account, currency=currency, amount=amount, need_funds=True)
-            if not reason:
-                _balance_change(account, -amount)
-            operation = AccountOperation.objects.using(DB).create(
-                account_id=account_id,
-                kind=AccountOperation.Kind.DEBIT,
-                transfer_id=transfer_id,
-                amount=amount,
-                currency=currency,
-                applied=not reason,
-                reason=reason,
-            )
-        _reply(operation, ok_event=EVENT_DEBITED, failed_event=EVENT_DEBIT_REJECTED)
+        operation = _transfer_operation_apply(
+            kind=AccountOperation.Kind.DEBIT,
+            transfer_id=transfer_id,
+            account_id=account_id,
+            amount=amount,
+            currency=currency,
+            refusal=lambda account: _rejection(
+                account, currency=currency, amount=amount, need_funds=True
+            ),
+        )
+        if operation is not None:
+            _reply(operation, ok_event=EVENT_DEBITED, failed_event=EVENT_DEBIT_REJECTED)
 
 
 def account_credit(
@@ -185,33 +222,27 @@ def account_credit(
 
     The ``saga_credit_failure_rate`` fault rejects the credit as if the destination refused it,
     which sends the saga into compensation."""
+
+    def refusal(account: Account) -> str:
+        reason = _rejection(account, currency=currency, amount=amount, need_funds=False)
+        if not reason and fault_roll("saga_credit_failure_rate"):
+            return "credit_fault_injected"
+        return reason
+
     fault_sleep("saga_step_latency_ms")
     with metrics.step_timer("credit"), transaction.atomic(using=DB):
-        if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer="credit"):
-            metrics.inbox_ignored.labels(consumer="credit").inc()
+        if not _inbox_accepted(message_id=message_id, consumer="credit"):
             return
-        crash_after_commit("after_credit_commit", using=DB)
-        operation = _existing(transfer_id, AccountOperation.Kind.CREDIT)
-        if operation is None:
-            account = accounts_lock(ids=[account_id]).get(account_id)
-            if account is None:
-                _reject_unknown(transfer_id, EVENT_CREDIT_FAILED)
-                return
-            reason = _rejection(account, currency=currency, amount=amount, need_funds=False)
-            if not reason and fault_roll("saga_credit_failure_rate"):
-                reason = "credit_fault_injected"
-            if not reason:
-                _balance_change(account, amount)
-            operation = AccountOperation.objects.using(DB).create(
-                account_id=account_id,
-                kind=AccountOperation.Kind.CREDIT,
-                transfer_id=transfer_id,
-                amount=amount,
-                currency=currency,
-                applied=not reason,
-                reason=reason,
-            )
-        _reply(operation, ok_event=EVENT_CREDITED, failed_event=EVENT_CREDIT_FAILED)
+        operation = _transfer_operation_apply(
+            kind=AccountOperation.Kind.CREDIT,
+            transfer_id=transfer_id,
+            account_id=account_id,
+            amount=amount,
+            currency=currency,
+            refusal=refusal,
+        )
+        if operation is not None:
+            _reply(operation, ok_event=EVENT_CREDITED, failed_event=EVENT_CREDIT_FAILED)
 
 
 def account_refund(
@@ -226,10 +257,8 @@ def account_refund(
     4. reply ``refunded`` through the outbox.
     """
     with metrics.step_timer("refund"), transaction.atomic(using=DB):
-        if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer="refund"):
-            metrics.inbox_ignored.labels(consumer="refund").inc()
+        if not _inbox_accepted(message_id=message_id, consumer="refund"):
             return
-        crash_after_commit("after_refund_commit", using=DB)
         operation = _existing(transfer_id, AccountOperation.Kind.REFUND)
         if operation is None:
             debit = _existing(transfer_id, AccountOperation.Kind.DEBIT)
