@@ -59,6 +59,13 @@ class AccountOperation(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [
+            models.Index(
+                fields=["created_at"],
+                name="accounts_op_deposit_created",
+                condition=models.Q(kind="deposit"),
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["transfer_id", "kind"],

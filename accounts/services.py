@@ -18,7 +18,7 @@ from accounts.models import Account, AccountOperation, AccountsInbox
 from core.errors import DomainError
 from core.faults import fault_roll, fault_sleep
 from core.money import amount_parse, currency_minor_digits
-from core.outbox import crash_after_commit, inbox_accept, outbox_put
+from core.outbox import crash_after_commit, inbox_accept, outbox_put, outbox_resend
 from ledger import metrics
 
 logger = logging.getLogger(__name__)
@@ -90,6 +90,7 @@ def account_deposit(
         outbox_put(
             using=DB,
             task=EVENT_DEPOSITED,
+            message_id=deposit_id,
             kwargs={
                 "deposit_id": str(deposit_id),
                 "account_id": account.id,
@@ -98,6 +99,12 @@ def account_deposit(
             },
         )
     return operation
+
+
+def deposit_events_resend(*, deposit_ids: list[uuid.UUID]) -> int:
+    """Send the ``deposited`` events of these deposits again (a deposit's event carries the
+    deposit's id as its message id); the ledger's inbox posts each journal entry once."""
+    return outbox_resend(using=DB, ids=deposit_ids)
 
 
 def account_status_set(*, account_id: int, status: str) -> Account:

@@ -109,15 +109,20 @@ def outbox_databases() -> list[str]:
     return sorted(_outboxes)
 
 
-def outbox_put(*, using: str, task: str, kwargs: dict[str, Any]) -> OutboxMessage:
+def outbox_put(
+    *, using: str, task: str, kwargs: dict[str, Any], message_id: uuid.UUID | None = None
+) -> OutboxMessage:
     """Write a message in the caller's transaction on ``using``; publish it after commit.
 
     Must run inside ``transaction.atomic(using=using)``: the message exists if and only if the
-    caller's state change does."""
+    caller's state change does. ``message_id`` (default: a new one) lets a producer find the
+    message of an effect again without searching payloads."""
     outbox = _outboxes[using]
     if not connections[using].in_atomic_block:
         raise RuntimeError("outbox_put must run inside the transaction that changes the state")
-    message = outbox.model.objects.using(using).create(task=task, payload=kwargs)
+    message = outbox.model.objects.using(using).create(
+        id=message_id or uuid.uuid4(), task=task, payload=kwargs
+    )
     if settings.OUTBOX_PUBLISH_ON_COMMIT:
         transaction.on_commit(
             partial(_publish_after_commit, using=using, message_id=message.id),
@@ -136,17 +141,22 @@ def _publish_after_commit(*, using: str, message_id: uuid.UUID) -> None:
         logger.warning("outbox publish after commit failed; the sweep will retry", exc_info=True)
 
 
+def _send(rows: list[OutboxMessage]) -> None:
+    """Hand rows to the broker; the row's id is the message id the consumer's inbox records."""
+    from config.celery import app
+
+    for row in rows:
+        app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+
+
 def outbox_publish(*, using: str, ids: list[uuid.UUID]) -> int:
     """The fast path right after commit: send the given rows, then mark them in one short
     transaction that does not wait for its WAL flush. A crash between the two leaves them
     unmarked, and the sweep sends them again after ``SWEEP_GRACE_S``: a duplicate that the
     consumer's inbox ignores, never a loss."""
-    from config.celery import app
-
     outbox = _outboxes[using]
     rows = list(outbox.model.objects.using(using).filter(id__in=ids, published_at__isnull=True))
-    for row in rows:
-        app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+    _send(rows)
     if rows:
         crash_point("after_outbox_send")
         with transaction.atomic(using=using):
@@ -167,8 +177,6 @@ def outbox_relay(*, using: str, limit: int = RELAY_BATCH, grace_s: float | None 
     Rows are locked with SKIP LOCKED (concurrent sweeps never block or double-send each
     other), sent, then marked in the same transaction: a crash after the send and before the
     commit publishes them again later (at least once, never zero)."""
-    from config.celery import app
-
     outbox = _outboxes[using]
     grace = SWEEP_GRACE_S if grace_s is None else grace_s
     with transaction.atomic(using=using):
@@ -181,13 +189,29 @@ def outbox_relay(*, using: str, limit: int = RELAY_BATCH, grace_s: float | None 
             )
             .order_by("created_at")[:limit]
         )
-        for row in rows:
-            app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+        _send(rows)
         if rows:
             crash_point("after_outbox_send")
             outbox.model.objects.using(using).filter(id__in=[row.id for row in rows]).update(
                 published_at=timezone.now(), publish_count=F("publish_count") + 1
             )
+    return len(rows)
+
+
+def outbox_resend(*, using: str, ids: list[uuid.UUID]) -> int:
+    """Send rows again although they were published, for a watchdog that found their effect
+    missing: a worker killed while holding a message keeps it from every other worker until
+    the broker's visibility timeout. The same message id, so the consumer's inbox applies it
+    at most once whichever copy arrives first."""
+    outbox = _outboxes[using]
+    with transaction.atomic(using=using):
+        rows = list(
+            outbox.model.objects.using(using).select_for_update(skip_locked=True).filter(id__in=ids)
+        )
+        _send(rows)
+        outbox.model.objects.using(using).filter(id__in=[row.id for row in rows]).update(
+            published_at=timezone.now(), publish_count=F("publish_count") + 1
+        )
     return len(rows)
 
 

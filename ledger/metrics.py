@@ -17,6 +17,10 @@ transitions = Counter(
 )
 compensations = Counter("statelab_saga_compensations_total", "Compensations started")
 redrives = Counter("statelab_saga_redrives_total", "Commands re-emitted for stuck sagas", ["by"])
+deposit_resends = Counter(
+    "statelab_deposit_event_resends_total",
+    "Deposit events sent again because their journal entry was still missing",
+)
 inbox_ignored = Counter(
     "statelab_inbox_redeliveries_ignored_total",
     "Messages the inbox had already applied (redeliveries that did nothing)",

@@ -375,3 +375,31 @@ def saga_watchdog(*, stuck_after_s: float, limit: int = 500) -> int:
     for transfer_id in stuck.order_by("driven_at").values_list("id", flat=True)[:limit]:
         redriven += saga_redrive(transfer_id=transfer_id, actor="watchdog")
     return redriven
+
+
+def deposit_journal_watchdog(*, stuck_after_s: float, window_s: float, limit: int = 500) -> int:
+    """Send again the event of every deposit applied between ``window_s`` and ``stuck_after_s``
+    ago that still has no journal entry; returns how many.
+
+    The saga's watchdog cannot see these: a deposit has no state in the ledger until its
+    event arrives, and a worker killed while holding that event keeps it from the others
+    until the broker's visibility timeout (an hour), the journal short by the deposit."""
+    from accounts.selectors import deposit_ids_between
+    from accounts.services import deposit_events_resend
+
+    now = timezone.now()
+    deposits = deposit_ids_between(
+        since=now - timedelta(seconds=window_s), until=now - timedelta(seconds=stuck_after_s)
+    )
+    journaled = set(
+        JournalEntry.objects.using(DB)
+        .filter(deposit_id__in=deposits)
+        .values_list("deposit_id", flat=True)
+    )
+    missing = [deposit_id for deposit_id in deposits if deposit_id not in journaled][:limit]
+    if not missing:
+        return 0
+    resent = deposit_events_resend(deposit_ids=missing)
+    metrics.deposit_resends.inc(resent)
+    logger.warning("deposit events sent again (journal entry missing): %s", missing)
+    return resent

@@ -74,6 +74,13 @@ def saga_watchdog() -> int:
     return services.saga_watchdog(stuck_after_s=settings.SAGA_STUCK_AFTER_S)
 
 
+@shared_task(name="ledger.deposit_watchdog")
+def deposit_watchdog() -> int:
+    return services.deposit_journal_watchdog(
+        stuck_after_s=settings.SAGA_STUCK_AFTER_S, window_s=settings.DEPOSIT_WATCH_WINDOW_S
+    )
+
+
 @shared_task(name="ledger.idempotency_keys_purge")
 def idempotency_keys_purge_task() -> int:
     return idempotency_keys_purge(model=TransferIdempotencyKey, using="ledger")

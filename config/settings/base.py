@@ -219,12 +219,19 @@ LOGGING = {
 STATELAB_TASK_MAX_COUNTDOWN_S = env.get_int("STATELAB_TASK_MAX_COUNTDOWN_S", 30)
 OUTBOX_PUBLISH_ON_COMMIT = env.get_bool("STATELAB_OUTBOX_PUBLISH_ON_COMMIT", True)
 SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
+# Deposits older than this whose journal entry is missing are left to reconciliation.
+DEPOSIT_WATCH_WINDOW_S = env.get_int("STATELAB_DEPOSIT_WATCH_WINDOW_S", 24 * 3600)
 IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
 CELERY_BEAT_SCHEDULE.update(
     {
         "outbox-sweep": {"task": "ledger.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
         "saga-watchdog": {
             "task": "ledger.saga_watchdog",
+            "schedule": 5.0,
+            "options": {"expires": 10},
+        },
+        "deposit-watchdog": {
+            "task": "ledger.deposit_watchdog",
             "schedule": 5.0,
             "options": {"expires": 10},
         },

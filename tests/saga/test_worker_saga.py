@@ -2,11 +2,14 @@
 broker, the test databases, and the REST API."""
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import AccountsOutbox
+from accounts.services import account_deposit
 from core.faults import faults_set
-from ledger.models import Transfer
+from ledger.models import JournalEntry, Transfer
 from tests.factories import StaffFactory, UserFactory
 from tests.saga.conftest import (
     ALL_DATABASES,
@@ -131,4 +134,25 @@ def test_with_the_notification_service_down_the_money_still_moves_and_the_notice
     assert not wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=2)
     faults_set(values={"saga_notification_down": False}, actor="test")
     assert wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=30)
+    assert _reconciled()["ok"] is True
+
+
+def test_a_deposit_event_that_died_with_its_worker_is_sent_again_and_journaled(
+    settings, saga_processes
+):
+    account = AccountFactory()
+    settings.OUTBOX_PUBLISH_ON_COMMIT = False
+    with transaction.atomic(using="accounts"):
+        operation = account_deposit(account_id=account.id, amount="40.00")
+        # Taken from the broker by a worker that was then SIGKILLed: published, never applied.
+        AccountsOutbox.objects.using("accounts").filter(id=operation.deposit_id).update(
+            published_at=timezone.now(), publish_count=1
+        )
+
+    assert wait_until(
+        lambda: (
+            JournalEntry.objects.using("ledger").filter(deposit_id=operation.deposit_id).exists()
+        ),
+        timeout_s=30,
+    )
     assert _reconciled()["ok"] is True
