@@ -40,6 +40,17 @@ def money_conserved(base_url: str, staff_token: str, *, quiet: bool) -> dict[str
     return {"ok": ok, "report": report if not ok else {"in_flight": report.get("in_flight")}}
 
 
+def books_settled(base_url: str, staff_token: str, bound_s: float) -> dict[str, Any]:
+    """At quiescence the whole reconciliation holds, the journal included, within ``bound_s``:
+    the journal may still wait for a watchdog to send again an event a killed worker took."""
+    started = time.monotonic()
+    while True:
+        result = money_conserved(base_url, staff_token, quiet=True)
+        if result["ok"] or time.monotonic() - started >= bound_s:
+            return {**result, "waited_s": round(time.monotonic() - started, 1)}
+        time.sleep(1)
+
+
 def _resolve_unknown_transfers(
     base_url: str, tokens: dict[str, str], history: History
 ) -> dict[str, str]:

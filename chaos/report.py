@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from typing import Any
 
 from chaos.history import History
+
+VIOLATION_SHOWN_CHARS = 1500
 
 
 def summary(history: History, final: dict[str, Any], observed: dict[str, float]) -> dict[str, Any]:
@@ -52,4 +55,10 @@ def print_table(document: dict[str, Any]) -> None:
     for name, result in document["final"].items():
         verdict = {True: "ok", False: "VIOLATED", None: "skipped"}[result.get("ok")]
         print(f"  {name:<38} {verdict}")
+    for name, result in document["final"].items():
+        if result.get("ok") is False:
+            print(f"\n{name}: {json.dumps(result, default=str)[:VIOLATION_SHOWN_CHARS]}")
+    for check in during["violations"][:3]:
+        shown = json.dumps(check, default=str)[:VIOLATION_SHOWN_CHARS]
+        print(f"\nduring faults: {shown}")
     print(f"\nverdict: {'PASS' if document['ok'] else 'FAIL'}")
