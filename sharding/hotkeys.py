@@ -6,7 +6,8 @@ One Lua script per operation (one round trip) keeps, atomically:
 - forward-decayed counts: a weight ``w`` at time ``t`` adds ``w * exp(lambda (t - L))`` for a
   landmark ``L`` (renormalised every 30 s), so ``score * exp(-lambda (now - L)) * lambda`` is a
   rate in operations/s with half-life ``half_life_s``; the same for the total and per shard;
-- when each key first went over the hot threshold (``above``), cleared as soon as it is under.
+- when each key first went over the hot threshold (``above``), cleared as soon as it is under;
+- the same decayed rate and a plain total per (serving shard, bucket range): the heat map.
 
 A key is promoted when it has been over the threshold (a rate, or a share of the total with
 a minimum total rate) for ``hot_sustain_s``; a hot key is demoted by ``hot_keys_tick`` when
@@ -23,16 +24,21 @@ import time
 from dataclasses import dataclass
 
 import redis
+from django.conf import settings
 
 from core.redis import redis_client
 from sharding.conf import conf, rkey
+from sharding.placement import bucket_of
+
+HEAT_RANGES = 16
 
 RECORD_LUA = """
 local z, meta, shards, shard_totals = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local above, hot = KEYS[5], KEYS[6]
+local above, hot, heat, heat_totals = KEYS[5], KEYS[6], KEYS[7], KEYS[8]
 local member, shard = ARGV[1], ARGV[2]
 local w, now, lam, cap = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local hot_rate, hot_share, min_total = tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local cell = shard .. '|' .. ARGV[10]
 local landmark = tonumber(redis.call('HGET', meta, 'landmark'))
 if not landmark then
   landmark = now
@@ -44,6 +50,10 @@ elseif now - landmark > 30 then
   local per_shard = redis.call('HGETALL', shards)
   for i = 1, #per_shard, 2 do
     redis.call('HSET', shards, per_shard[i], tonumber(per_shard[i + 1]) * f)
+  end
+  local per_cell = redis.call('HGETALL', heat)
+  for i = 1, #per_cell, 2 do
+    redis.call('HSET', heat, per_cell[i], tonumber(per_cell[i + 1]) * f)
   end
   redis.call('HSET', meta, 'total', tonumber(redis.call('HGET', meta, 'total') or 0) * f)
   landmark = now
@@ -66,6 +76,8 @@ end
 local total = tonumber(redis.call('HINCRBYFLOAT', meta, 'total', inc))
 redis.call('HINCRBYFLOAT', shards, shard, inc)
 redis.call('HINCRBY', shard_totals, shard, w)
+redis.call('HINCRBYFLOAT', heat, cell, inc)
+redis.call('HINCRBY', heat_totals, cell, w)
 local decay = math.exp(-lam * (now - landmark))
 local rate = score * decay * lam
 local total_rate = total * decay * lam
@@ -93,6 +105,8 @@ def _keys() -> list[str]:
         rkey("hk", "shard_totals"),
         rkey("hk", "above"),
         rkey("hk", "hot"),
+        rkey("hk", "heat"),
+        rkey("hk", "heat_totals"),
     ]
 
 
@@ -135,6 +149,7 @@ def hot_key_record(*, key: str, shard: str, weight: int = 1) -> Observation | No
                 settings_.hot_rate,
                 settings_.hot_share,
                 settings_.hot_min_total_rate,
+                bucket_range_of(key),
             ],
         )
     except redis.RedisError:
@@ -289,6 +304,52 @@ def shard_rates() -> tuple[dict[str, float], dict[str, int]]:
         {name.decode(): float(value) * decay * lam for name, value in decayed.items()},
         {name.decode(): int(value) for name, value in totals.items()},
     )
+
+
+def bucket_range_of(key: str) -> int:
+    """Which of the ``HEAT_RANGES`` equal ranges of buckets the key's bucket falls in."""
+    buckets = conf().buckets
+    return bucket_of(key, buckets) * HEAT_RANGES // buckets
+
+
+def heat_map() -> dict:
+    """Operations per (serving shard, bucket range): the decayed rate (ops/s) and the total.
+    A hot key's range lights up on every shard that holds one of its slots."""
+    lam = conf().decay_lambda
+    buckets = conf().buckets
+    client = redis_client()
+    try:
+        landmark = client.hget(rkey("hk", "meta"), "landmark")
+        decayed = client.hgetall(rkey("hk", "heat"))
+        totals = client.hgetall(rkey("hk", "heat_totals"))
+    except redis.RedisError:
+        decayed, totals, landmark = {}, {}, None
+    decay = math.exp(-lam * (time.time() - float(landmark))) if landmark else 0.0
+    per_shard = {
+        alias: {
+            "operations_per_second": [0.0] * HEAT_RANGES,
+            "operations_total": [0] * HEAT_RANGES,
+        }
+        for alias in settings.SHARD_ALIASES
+    }
+    for source, field, convert in (
+        (decayed, "operations_per_second", lambda value: round(float(value) * decay * lam, 3)),
+        (totals, "operations_total", int),
+    ):
+        for name, value in source.items():
+            alias, _, index = name.decode().rpartition("|")
+            if alias in per_shard and index.isdigit() and int(index) < HEAT_RANGES:
+                per_shard[alias][field][int(index)] = convert(value)
+    return {
+        "ranges": [
+            {
+                "first_bucket": index * buckets // HEAT_RANGES,
+                "last_bucket": (index + 1) * buckets // HEAT_RANGES - 1,
+            }
+            for index in range(HEAT_RANGES)
+        ],
+        "shards": per_shard,
+    }
 
 
 def cool_candidate(*, key: str, now: float) -> float | None:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from sharding.db import rows
-from sharding.hotkeys import hot_states, key_rate, key_rates, shard_rates
+from sharding.hotkeys import heat_map, hot_states, key_rate, key_rates, shard_rates
 from sharding.placement import bucket_map_current
 
 
@@ -66,6 +66,7 @@ def sharding_stats() -> dict:
             "operations_total": round(imbalance_of({k: float(v) for k, v in totals.items()}), 3),
         },
         "hot_keys": hot,
+        "heat": heat_map(),
         "top_keys": [
             {"key": rate.key, "rate": round(rate.rate, 3), "share": round(rate.share, 4)}
             for rate in key_rates(10)

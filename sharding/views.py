@@ -185,6 +185,13 @@ class StatsView(APIView):
                 "shards": serializers.DictField(child=serializers.DictField()),
                 "imbalance": serializers.DictField(child=serializers.FloatField()),
                 "hot_keys": serializers.ListField(child=serializers.DictField()),
+                "heat": inline_serializer(
+                    "ShardingHeat",
+                    {
+                        "ranges": serializers.ListField(child=serializers.DictField()),
+                        "shards": serializers.DictField(child=serializers.DictField()),
+                    },
+                ),
                 "top_keys": serializers.ListField(child=serializers.DictField()),
             },
         ),

@@ -12,6 +12,7 @@ from accounts.services import account_deposit
 from core.faults import faults_get
 from lab.views import PAIRS_PER_LEVEL, TRANSFER_BURST
 from ledger.models import Transfer
+from sharding.hotkeys import HEAT_RANGES, bucket_range_of
 from tests.factories import TEST_PASSWORD, StaffFactory, UserFactory
 from tests.lab.browser import (
     ARTIFACTS,
@@ -43,6 +44,13 @@ pytestmark = [
     pytest.mark.timeout(180),
     pytest.mark.django_db(databases=DATABASES, transaction=True),
 ]
+
+
+def _bucket_range_label(key: str) -> str:
+    """How the page names the bucket range of ``key`` in the per-range heat map."""
+    index, buckets = bucket_range_of(key), settings.SHARDING["buckets"]
+    first, last = index * buckets // HEAT_RANGES, (index + 1) * buckets // HEAT_RANGES - 1
+    return f"buckets {first}\u2013{last}"
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +130,9 @@ def test_staff_watches_every_panel_flips_a_fault_and_sees_a_transfer_burst_settl
             expect(page.locator("#replica-lag h3").first).to_contain_text("replica_1: up")
             expect(page.locator("#shard-table tbody tr")).to_have_count(len(settings.SHARD_ALIASES))
             expect(page.locator("#shard-heat svg rect").first).to_be_attached()
+            expect(page.locator("#shard-range-heat svg rect")).to_have_count(
+                len(settings.SHARD_ALIASES) * HEAT_RANGES
+            )
             expect(page.locator("#deps-summary")).to_contain_text("dependencies ok")
             expect(page.locator("#deps-list li.down")).to_have_count(0)
             expect(page.locator("#faults .fault").first).to_be_visible()
@@ -212,6 +223,9 @@ def test_storm_and_write_then_read_pairs_show_what_the_api_answered(
             page.click("#burst-storm")
             expect(page.locator("#burst-storm-out")).to_contain_text("celebrity =", timeout=30_000)
             storm = page.locator("#burst-storm-out").text_content()
+            expect(page.locator("#shard-range-busiest")).to_contain_text(
+                _bucket_range_label("celebrity"), timeout=10_000
+            )
             page.click("#burst-pairs")
             expect(page.locator("#burst-pairs-out table")).to_be_visible(timeout=60_000)
             page.locator("#panel-controls").screenshot(path=str(ARTIFACTS / "lab-bursts.png"))

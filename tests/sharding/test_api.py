@@ -114,6 +114,48 @@ def test_stats_show_every_shard_the_imbalance_and_the_hot_keys(client):
     assert len(body["hot_keys"][0]["slots"]) == 4
 
 
+def test_the_heat_map_counts_operations_by_serving_shard_and_bucket_range(client):
+    from sharding.hotkeys import HEAT_RANGES, bucket_range_of
+    from sharding.placement import bucket_map_current
+
+    keys = [f"heat{number}" for number in range(30)]
+    for key in keys:
+        client.post(f"/api/sharding/counters/{key}/increment", {"by": 1}, format="json")
+    expected: dict[tuple[str, int], int] = {}
+    for key in keys:
+        cell = (bucket_map_current().shard_for(key), bucket_range_of(key))
+        expected[cell] = expected.get(cell, 0) + 1
+
+    heat = client.get("/api/sharding/stats/").json()["heat"]
+
+    counted = {
+        (alias, index): total
+        for alias, row in heat["shards"].items()
+        for index, total in enumerate(row["operations_total"])
+        if total
+    }
+    assert counted == expected
+    assert len(heat["ranges"]) == HEAT_RANGES
+    assert (heat["ranges"][0]["first_bucket"], heat["ranges"][-1]["last_bucket"]) == (0, 1023)
+
+
+def test_a_hot_keys_bucket_range_is_busy_on_every_shard_holding_a_slot(client):
+    from sharding.hotkeys import bucket_range_of
+
+    key_spread(key="idol", observation=Observation(1e3, 0.5, over_since=time.time(), hot=False))
+    for _ in range(80):  # a slot is drawn at random: one left unused has odds of 4e-10
+        client.post("/api/sharding/counters/idol/increment", {"by": 1}, format="json")
+
+    heat = client.get("/api/sharding/stats/").json()["heat"]
+
+    busy = {
+        alias
+        for alias, row in heat["shards"].items()
+        if row["operations_total"][bucket_range_of("idol")] > 0
+    }
+    assert busy == {"shard_0", "shard_1", "shard_2", "shard_3"}
+
+
 def test_an_anonymous_caller_is_refused(shards):
     response = APIClient().get("/api/sharding/stats/")
 

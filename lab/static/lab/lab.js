@@ -161,32 +161,50 @@
   }
 
   function heatmap(rows, columns, opts) {
-    // rows: [{label, values: [numbers over time]}]
-    const labelW = 70, cell = 8, rowH = 24, valueW = 72;
-    const cols = columns;
-    const w = labelW + cols * cell + valueW, h = rows.length * rowH + 16;
+    // rows: [{label, values}]; shorter rows fill the rightmost columns (a series growing from the right).
+    const labelW = 70, cell = opts.cell || 8, rowH = 24, valueW = 72;
+    const w = labelW + columns * cell + valueW, h = rows.length * rowH + 16;
     const root = svg("svg", { viewBox: `0 0 ${w} ${h}`, class: "heat", role: "img", "aria-label": opts.label });
     root.append(svg("title", {}, opts.label));
     const max = Math.max(...rows.flatMap((r) => r.values), 1e-9);
     rows.forEach((r, i) => {
       const y = i * rowH;
       root.append(svg("text", { x: 0, y: y + 15, class: "lbl" }, r.label));
-      const offset = cols - r.values.length;
+      const offset = columns - r.values.length;
       r.values.forEach((v, j) => {
-        const level = v / max;
         const rect = svg("rect", {
           x: labelW + (offset + j) * cell, y: y + 2, width: cell - 1, height: rowH - 4,
-          class: "cell", "fill-opacity": (0.06 + 0.94 * level).toFixed(2),
+          class: "cell", "fill-opacity": (0.06 + 0.94 * (v / max)).toFixed(2),
         });
-        rect.append(svg("title", {}, `${r.label}: ${fmt(v)} ops/s`));
+        rect.append(svg("title", {}, opts.cellTitle(r, offset + j, v)));
         root.append(rect);
       });
-      const now = r.values.length ? r.values[r.values.length - 1] : 0;
-      root.append(svg("text", { x: labelW + cols * cell + 6, y: y + 15, class: "val" }, `${fmt(now)}/s`));
+      root.append(svg("text", { x: labelW + columns * cell + 6, y: y + 15, class: "val" }, opts.rowValue(r)));
     });
-    root.append(svg("text", { x: labelW, y: h - 3, class: "tick" }, `← ${cols} s ago`));
-    root.append(svg("text", { x: labelW + cols * cell, y: h - 3, class: "tick", "text-anchor": "end" }, "now · darker = busier"));
+    root.append(svg("text", { x: labelW, y: h - 3, class: "tick" }, opts.left));
+    root.append(svg("text", { x: labelW + columns * cell, y: h - 3, class: "tick", "text-anchor": "end" }, opts.right));
     return root;
+  }
+
+  function perSecond(v) { return `${fmt(v)}/s`; }
+
+  function renderRangeHeat(heat, shards) {
+    const ranges = (heat && heat.ranges) || [];
+    if (!ranges.length) { replaceChildren("shard-range-heat", el("p", {}, "no data")); return; }
+    const rows = shards.map((alias) => ({ label: alias, values: ((heat.shards || {})[alias] || {}).operations_per_second || ranges.map(() => 0) }));
+    const span = (j) => `buckets ${ranges[j].first_bucket}–${ranges[j].last_bucket}`;
+    let busiest = null;
+    rows.forEach((r) => r.values.forEach((v, j) => { if (v > 0 && (!busiest || v > busiest.v)) busiest = { label: r.label, j, v }; }));
+    replaceChildren("shard-range-heat",
+      heatmap(rows, ranges.length, {
+        cell: 20,
+        label: `operations per second by serving shard and bucket range (${ranges.length} ranges)`,
+        cellTitle: (r, j, v) => `${r.label}, ${span(j)}: ${fmt(v)} ops/s`,
+        rowValue: (r) => perSecond(r.values.reduce((a, v) => a + v, 0)),
+        left: `bucket ${ranges[0].first_bucket}`,
+        right: `bucket ${ranges[ranges.length - 1].last_bucket} · darker = busier`,
+      }),
+      el("p", { id: "shard-range-busiest" }, busiest ? `busiest: ${busiest.label}, ${span(busiest.j)}, ${perSecond(busiest.v)}` : "no operations recently"));
   }
 
   function replaceChildren(id, ...nodes) { const n = $(id); if (n) n.replaceChildren(...nodes); }
@@ -323,7 +341,14 @@
   function renderStats(stats) {
     const shards = Object.keys(stats.shards || {}).sort();
     const rows = shards.map((alias) => ({ label: alias, values: push("shard:" + alias, stats.shards[alias].operations_per_second || 0).slice(-40) }));
-    replaceChildren("shard-heat", heatmap(rows, 40, { label: "operations per second per shard, last 40 seconds" }));
+    replaceChildren("shard-heat", heatmap(rows, 40, {
+      label: "operations per second per shard, last 40 seconds",
+      cellTitle: (r, j, v) => `${r.label}: ${fmt(v)} ops/s`,
+      rowValue: (r) => perSecond(r.values.length ? r.values[r.values.length - 1] : 0),
+      left: "← 40 s ago",
+      right: "now · darker = busier",
+    }));
+    renderRangeHeat(stats.heat, shards);
     const table = el("table", {},
       el("thead", {}, el("tr", {}, ...["shard", "ops total", "ops/s", "buckets", "counter slots", "events", "status"].map((h) => el("th", { scope: "col" }, h)))),
       el("tbody", {}, ...shards.map((alias) => {
