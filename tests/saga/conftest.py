@@ -20,6 +20,7 @@ import accounts.tasks  # noqa: F401 - registers the tasks that deliver() runs
 import ledger.tasks  # noqa: F401
 from accounts.models import Account, AccountsOutbox
 from accounts.services import account_deposit
+from core.faults import CACHE_SECONDS, faults_set
 from ledger.models import LedgerOutbox, Transfer
 from ledger.selectors import reconciliation_report
 from tests.workers import ROOT, worker_environment
@@ -88,6 +89,14 @@ def wait_until(
             return True
         time.sleep(0.2)
     return predicate()
+
+
+def faults_set_everywhere(values: dict) -> None:
+    """Set fault switches and wait out the bound within which every process sees them (each
+    caches the switches for ``CACHE_SECONDS``): a worker process may have just loaded the old
+    values."""
+    faults_set(values=values, actor="test")
+    time.sleep(CACHE_SECONDS + 0.2)
 
 
 @pytest.fixture

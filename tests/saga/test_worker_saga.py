@@ -8,7 +8,6 @@ from rest_framework.test import APIClient
 
 from accounts.models import AccountsOutbox
 from accounts.services import account_deposit
-from core.faults import faults_set
 from ledger.models import JournalEntry, Transfer
 from tests.factories import StaffFactory, UserFactory
 from tests.saga.conftest import (
@@ -17,6 +16,7 @@ from tests.saga.conftest import (
     broker_purge,
     celery_beat,
     deposit,
+    faults_set_everywhere,
     refreshed,
     wait_until,
 )
@@ -98,7 +98,7 @@ def test_a_transfer_whose_credit_fails_is_compensated_and_the_source_gets_its_mo
     alice, accounts
 ):
     source, destination = accounts
-    faults_set(values={"saga_credit_failure_rate": 1.0}, actor="test")
+    faults_set_everywhere({"saga_credit_failure_rate": 1.0})
 
     transfer = _settled(_transfer(alice, source, destination, "40.00"), State.COMPENSATED)
 
@@ -126,13 +126,13 @@ def test_with_the_notification_service_down_the_money_still_moves_and_the_notice
     alice, accounts
 ):
     source, destination = accounts
-    faults_set(values={"saga_notification_down": True}, actor="test")
+    faults_set_everywhere({"saga_notification_down": True})
 
     transfer = _settled(_transfer(alice, source, destination, "25.00"), State.COMPLETED)
 
     assert (balance(source), balance(destination)) == (7500, 2500)
     assert not wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=2)
-    faults_set(values={"saga_notification_down": False}, actor="test")
+    faults_set_everywhere({"saga_notification_down": False})
     assert wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=30)
     assert _reconciled()["ok"] is True
 
