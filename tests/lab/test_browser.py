@@ -152,7 +152,8 @@ def test_staff_watches_every_panel_flips_a_fault_and_sees_a_transfer_burst_settl
             expect(page.locator("[data-testid=conservation]")).to_have_text(
                 "Invariants hold", timeout=15_000
             )
-            expect(page.locator("#saga-compensations")).not_to_contain_text("0 started")
+            # "20 started" contains "0 started": match the whole count.
+            expect(page.locator("#saga-compensations")).not_to_have_text(re.compile(r"^0 started"))
             page.screenshot(path=str(ARTIFACTS / "lab-1280x800.png"), full_page=True)
             page.set_viewport_size({"width": 390, "height": 844})
             page.screenshot(path=str(ARTIFACTS / "lab-390x844.png"), full_page=True)
