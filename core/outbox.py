@@ -1,8 +1,8 @@
 """Transactional outbox and inbox, shared by every app that talks through Celery.
 
 A service writes an outbox row in the same local transaction as its state change
-(``outbox_put``); the row is published to Celery right after commit (``outbox_publish``) and,
-should the process die between commit and publish, by the periodic sweep (``outbox_relay``),
+(``outbox_put``); the row is published to Celery right after commit and, should the process
+die between commit and publish, by the periodic sweep (``outbox_relay``),
 which takes unpublished rows oldest first with ``FOR UPDATE SKIP LOCKED`` so that several
 relays never block each other.
 Delivery is at least once: a row can be published twice (a crash after the send, before the
@@ -125,20 +125,9 @@ def outbox_put(
     )
     if settings.OUTBOX_PUBLISH_ON_COMMIT:
         transaction.on_commit(
-            partial(_publish_after_commit, using=using, message_id=message.id),
-            using=using,
-            robust=True,
+            partial(_publish_after_commit, using=using, message=message), using=using, robust=True
         )
     return message
-
-
-def _publish_after_commit(*, using: str, message_id: uuid.UUID) -> None:
-    crash_point("before_outbox_publish")
-    try:
-        outbox_publish(using=using, ids=[message_id])
-    except Exception:
-        # The row is committed; the sweep publishes it. Never fail the caller for this.
-        logger.warning("outbox publish after commit failed; the sweep will retry", exc_info=True)
 
 
 def _send(rows: list[OutboxMessage]) -> None:
@@ -149,25 +138,34 @@ def _send(rows: list[OutboxMessage]) -> None:
         app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
 
 
-def outbox_publish(*, using: str, ids: list[uuid.UUID]) -> int:
-    """The fast path right after commit: send the given rows, then mark them in one short
-    transaction that does not wait for its WAL flush. A crash between the two leaves them
-    unmarked, and the sweep sends them again after ``SWEEP_GRACE_S``: a duplicate that the
-    consumer's inbox ignores, never a loss."""
-    outbox = _outboxes[using]
-    rows = list(outbox.model.objects.using(using).filter(id__in=ids, published_at__isnull=True))
-    _send(rows)
-    if rows:
+def _publish_after_commit(*, using: str, message: OutboxMessage) -> None:
+    """The fast path right after commit: send the row just written, then mark it. A crash
+    between the two leaves it unmarked, and the sweep sends it again after ``SWEEP_GRACE_S``:
+    a duplicate that the consumer's inbox ignores, never a loss."""
+    crash_point("before_outbox_publish")
+    try:
+        _send([message])
         crash_point("after_outbox_send")
-        with transaction.atomic(using=using):
-            with connections[using].cursor() as cursor:
-                # Losing this mark in a crash only makes the sweep send the rows again, which
-                # the consumer's inbox ignores: not worth waiting for a WAL flush per step.
-                cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            outbox.model.objects.using(using).filter(
-                id__in=[row.id for row in rows], published_at__isnull=True
-            ).update(published_at=timezone.now(), publish_count=F("publish_count") + 1)
-    return len(rows)
+        _mark_published_unflushed(using=using, ids=[message.id])
+    except Exception:
+        # The row is committed; the sweep publishes it. Never fail the caller for this.
+        logger.warning("outbox publish after commit failed; the sweep will retry", exc_info=True)
+
+
+def _mark_published_unflushed(*, using: str, ids: list[uuid.UUID]) -> None:
+    """Mark rows published in one statement whose commit does not wait for its WAL flush
+    (``set_config(.., true)`` is local to that statement's transaction): losing the mark in a
+    crash only makes the sweep send the rows again. One round trip instead of BEGIN, SET,
+    UPDATE and COMMIT on every saga step."""
+    connection = connections[using]
+    table = connection.ops.quote_name(_outboxes[using].model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET published_at = %s, publish_count = publish_count + 1 "  # noqa: S608 - table name from the model
+            "FROM (SELECT set_config('synchronous_commit', 'off', true)) AS unflushed "
+            "WHERE id = ANY(%s) AND published_at IS NULL",
+            [timezone.now(), ids],
+        )
 
 
 def outbox_relay(*, using: str, limit: int = RELAY_BATCH, grace_s: float | None = None) -> int:
