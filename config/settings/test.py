@@ -27,6 +27,10 @@ for _alias, _database in DATABASES.items():
         _database["TEST"] = {"NAME": _test_name, "DEPENDENCIES": []}
     if USE_TEST_DATABASES:
         _database["NAME"] = _test_name
+# The suite's own Celery queue: messages a test publishes and leaves behind (a transfer whose
+# rows were flushed, say) must never reach a development worker, which would apply them to its
+# own accounts of the same ids.
+CELERY_TASK_DEFAULT_QUEUE = f"statelab-test{_suffix}"
 STATIC_ROOT = None
 # Suites log in and transfer far faster than people; the throttle tests set their own rates.
 STATELAB_THROTTLE_RATES = {"auth": "100000/min", "transfers": "100000/min"}
