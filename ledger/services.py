@@ -17,7 +17,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, Q, Value
+from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from accounts.models import Account
@@ -360,15 +361,38 @@ def saga_redrive(*, transfer_id: uuid.UUID | str, actor: str) -> bool:
     return True
 
 
+REDRIVE_BACKOFF_CAP = 4
+
+
 def saga_watchdog(*, stuck_after_s: float, limit: int = 500) -> int:
-    """Re-drive every saga that has waited longer than ``stuck_after_s`` for its next step."""
-    cutoff = timezone.now() - timedelta(seconds=stuck_after_s)
+    """Re-drive every saga that has waited too long for its next step: ``stuck_after_s`` after
+    the step's command, then as long again as it had already waited in that state when last
+    re-driven (doubling, capped at ``REDRIVE_BACKOFF_CAP`` x ``stuck_after_s``).
+
+    The backoff matters under a backlog: a command still queued is not lost, and re-driving it
+    every ``stuck_after_s`` piles duplicates onto the queue that made it late (a chaos run
+    with a long queue saw more re-drives than transfers and never caught up)."""
+    now = timezone.now()
+    bound = timedelta(seconds=stuck_after_s)
+    waited_before = ExpressionWrapper(
+        F("driven_at") - F("updated_at"), output_field=DurationField()
+    )
     stuck = (
         Transfer.objects.using(DB)
-        .filter(driven_at__lt=cutoff)
+        .filter(driven_at__lt=now - bound)
         .filter(
             Q(state__in=list(_REDRIVE_COMMANDS))
             | Q(state=State.COMPLETED, notified_at__isnull=True)
+        )
+        .alias(
+            due_after=Greatest(
+                Value(bound), Least(waited_before, Value(bound * REDRIVE_BACKOFF_CAP))
+            )
+        )
+        .filter(
+            driven_at__lt=ExpressionWrapper(
+                Value(now) - F("due_after"), output_field=DateTimeField()
+            )
         )
     )
     redriven = 0

@@ -339,6 +339,32 @@ def test_the_watchdog_redrives_only_sagas_stuck_longer_than_the_bound(alice, sou
     assert balance(source) == 10000 - 300
 
 
+def test_the_watchdog_waits_longer_after_each_redrive_of_one_step(alice, source, destination):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from ledger.services import saga_watchdog
+
+    now = timezone.now()
+    # Both entered their state 100 s ago. One was re-driven after 60 s in it and has waited
+    # 40 s since: it waits 60 s this time. The other was re-driven after 30 s and has waited
+    # 70 s since: due.
+    backing_off = _transfer(alice, source, destination, amount="1.00")
+    due = _transfer(alice, source, destination, amount="2.00")
+    for transfer, driven_ago in ((backing_off, 40), (due, 70)):
+        Transfer.objects.using("ledger").filter(id=transfer.id).update(
+            updated_at=now - timedelta(seconds=100),
+            driven_at=now - timedelta(seconds=driven_ago),
+            redrive_count=1,
+        )
+
+    assert saga_watchdog(stuck_after_s=30) == 1
+
+    assert refreshed(backing_off).redrive_count == 1
+    assert refreshed(due).redrive_count == 2
+
+
 def test_a_destination_deleted_after_the_request_is_compensated(alice, source, destination):
     from accounts.models import Account
 
