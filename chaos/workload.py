@@ -1,7 +1,9 @@
 """The mixed workload: concurrent clients over HTTP, each recording what it did and saw.
 
 - transfers between a few contended accounts, retried with the same Idempotency-Key when the
-  answer is unknown (the point of the key);
+  answer is unknown (the point of the key); each client keeps at most ``TRANSFERS_IN_FLIGHT``
+  accepted transfers unfinished, like a user who waits for their money to move, so the load
+  stays one the saga can carry and "terminal within the bound" tests recovery, not capacity;
 - profile writes, each followed by a read of one's own profile under ``session`` consistency
   (read-your-writes) and reads of another profile (monotonic reads);
 - increments of one hot counter key.
@@ -13,14 +15,17 @@ import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 
 import requests
 
+from chaos.checks import TERMINAL
 from chaos.history import FAIL, OK, UNKNOWN, History, Operation
 
 TIMEOUT_S = 5.0
 TRANSFER_ATTEMPTS = 4
+TRANSFERS_IN_FLIGHT = 10
 
 
 class Client(threading.Thread):
@@ -74,8 +79,20 @@ class TransferClient(Client):
         self.own_accounts = own_accounts
         self.all_accounts = all_accounts
         self.currency = currency
+        self.in_flight: deque[str] = deque()
+
+    def _oldest_finished(self) -> bool:
+        """Polls the oldest unfinished transfer; True (and forgets it) once it is terminal."""
+        outcome, response = self.call("GET", f"/api/transfers/{self.in_flight[0]}/")
+        if outcome == OK and response is not None and response.json().get("state") in TERMINAL:
+            self.in_flight.popleft()
+            return True
+        return False
 
     def step(self) -> None:
+        if len(self.in_flight) >= TRANSFERS_IN_FLIGHT and not self._oldest_finished():
+            time.sleep(0.2)
+            return
         source = self.random.choice(self.own_accounts)
         destination = self.random.choice([a for a in self.all_accounts if a != source])
         body = {
@@ -106,7 +123,9 @@ class TransferClient(Client):
                     outcome = UNKNOWN  # the key's first request is still running: it may land
             return outcome, data
 
-        self.timed("transfer", create)
+        operation = self.timed("transfer", create)
+        if operation.data.get("transfer"):
+            self.in_flight.append(operation.data["transfer"])
 
 
 class ProfileClient(Client):
