@@ -30,7 +30,9 @@ def transfer():
 
 
 def _queued() -> list[bytes]:
-    return redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange("celery", 0, -1)
+    return redis.Redis.from_url(settings.CELERY_BROKER_URL).lrange(
+        settings.CELERY_TASK_DEFAULT_QUEUE, 0, -1
+    )
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
