@@ -11,11 +11,13 @@ threads, asyncio tasks and sync views under ASGI each see their own:
 - ``eventual``: any replica in rotation, stale on purpose.
 
 Replica positions come from ``ReplicaPool``: one probe (primary insert LSN + each replica's
-replay LSN) per ``CONSISTENCY_POSITIONS_MAX_AGE_S`` per process, never a query per read. A
-cached replay LSN only ever under-states the replica's real position, so a stale cache can
-send a read to the primary needlessly but never to a replica that lacks the write. Replicas
-down, or staler than ``CONSISTENCY_MAX_STALENESS_S``, leave the rotation until a probe finds
-them healthy again.
+replay LSN) per ``CONSISTENCY_POSITIONS_MAX_AGE_S`` per process at most, never a query per read,
+and none while the last snapshot (at most ``CONSISTENCY_HEALTH_MAX_AGE_S`` old) already shows a
+replica at the session's position. A cached replay LSN only ever under-states the replica's real
+position, so a stale cache can send a read to the primary needlessly but never to a replica that
+lacks the write. Replicas down, or staler than ``CONSISTENCY_MAX_STALENESS_S``, leave the
+rotation until a probe finds them healthy again; a read that fails on a replica fails over to
+the primary and takes the replica out at once.
 
 Where the session's positions live: a browser session keeps them in its Django session; a
 token client's are kept server-side in Redis under a hash of its token. The client never
@@ -383,9 +385,24 @@ class ReplicaPool:
             self._sample_times.clear()
             self._sample_lsns.clear()
 
-    def states(self) -> dict[str, ReplicaState]:
+    def states(self, *, required_lsn: int | None = None) -> dict[str, ReplicaState]:
+        """Every replica's state, probed at most ``CONSISTENCY_POSITIONS_MAX_AGE_S`` ago; or,
+        given ``required_lsn``, up to ``CONSISTENCY_HEALTH_MAX_AGE_S`` ago when a replica in
+        rotation had already replayed it then. Replay positions only rise, so such a snapshot still
+        proves that replica has the write: a read that needs nothing newer (another user's
+        object, a write every replica has replayed) costs no probe."""
         now = time.monotonic()
-        if now - self._probed_at <= settings.CONSISTENCY_POSITIONS_MAX_AGE_S:
+        age = now - self._probed_at
+        if age <= settings.CONSISTENCY_POSITIONS_MAX_AGE_S:
+            return self._states
+        if (
+            required_lsn is not None
+            and age <= settings.CONSISTENCY_HEALTH_MAX_AGE_S
+            and any(
+                state.in_rotation and state.replay_lsn >= required_lsn
+                for state in self._states.values()
+            )
+        ):
             return self._states
         # One prober at a time; others use the previous snapshot, which is a safe lower bound.
         if not self._lock.acquire(blocking=not self._states):
@@ -396,6 +413,11 @@ class ReplicaPool:
         finally:
             self._lock.release()
         return self._states
+
+    @property
+    def probed_at(self) -> float:
+        """``time.monotonic()`` of the last probe (``-inf`` before the first)."""
+        return self._probed_at
 
     def mark_down(self, alias: str, error: str) -> None:
         with self._lock:
@@ -487,19 +509,24 @@ def _decide(key: str | None) -> ReadDecision:  # noqa: PLR0911 - one return per 
         return ReadDecision(PRIMARY, "no_context")
     if context.level == STRONG:
         return ReadDecision(PRIMARY, "strong")
-    in_rotation = [state for state in replica_pool.states().values() if state.in_rotation]
-    if not in_rotation:
-        return ReadDecision(PRIMARY, "no_replica")
     if context.level == EVENTUAL:
+        states = replica_pool.states(required_lsn=0)
+        in_rotation = [state for state in states.values() if state.in_rotation]
+        if not in_rotation:
+            return ReadDecision(PRIMARY, "no_replica")
         return ReadDecision(random.choice(in_rotation).alias, "eventual")  # noqa: S311
     state = context.session_state()
     if state is None:
         return ReadDecision(PRIMARY, "state_unavailable")
     required = state.required_lsn(key)
+    states = replica_pool.states(required_lsn=required)
+    in_rotation = [replica for replica in states.values() if replica.in_rotation]
+    if not in_rotation:
+        return ReadDecision(PRIMARY, "no_replica")
     eligible = [replica for replica in in_rotation if replica.replay_lsn >= required]
     if not eligible:
         return ReadDecision(PRIMARY, "behind")
-    if key is not None and required and len(eligible) == len(replica_pool.states()):
+    if key is not None and required and len(eligible) == len(states):
         context.forget_caught_up(key, min(replica.replay_lsn for replica in eligible))
     return ReadDecision(random.choice(eligible).alias, "caught_up")  # noqa: S311
 

@@ -82,7 +82,14 @@ SHARD_ALIASES = [f"shard_{number}" for number in range(len(SHARD_URLS))]
 
 def _replica(url: str) -> dict:
     # In tests the replica serves the primary's test database, which reaches it by replication.
-    return {**env.database_from_url(url, conn_max_age=CONN_MAX_AGE), "TEST": {"MIRROR": "default"}}
+    # No health check per request: a read that fails on a replica fails over to the primary and
+    # takes the replica out of rotation (core.consistency), so the check would only add a round
+    # trip to every routed read.
+    return {
+        **env.database_from_url(url, conn_max_age=CONN_MAX_AGE),
+        "CONN_HEALTH_CHECKS": False,
+        "TEST": {"MIRROR": "default"},
+    }
 
 
 DATABASES = {
@@ -253,6 +260,8 @@ MIDDLEWARE.insert(
 DATABASE_ROUTERS = ["config.routers.ConsistencyRouter", *DATABASE_ROUTERS]
 CONSISTENCY_ROUTED_APPS = {"profiles"}
 CONSISTENCY_POSITIONS_MAX_AGE_S = env.get_int("STATELAB_POSITIONS_MAX_AGE_MS", 10) / 1000
+# A snapshot this old still routes a read whose position a replica had already replayed in it.
+CONSISTENCY_HEALTH_MAX_AGE_S = env.get_int("STATELAB_REPLICA_HEALTH_MAX_AGE_MS", 250) / 1000
 CONSISTENCY_MAX_STALENESS_S = env.get_int("STATELAB_REPLICA_MAX_STALENESS_MS", 5000) / 1000
 CONSISTENCY_DOWN_RETRY_S = 1.0
 CONSISTENCY_TOKEN_STATE_TTL_S = 24 * 3600

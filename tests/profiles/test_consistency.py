@@ -15,13 +15,16 @@ from rest_framework.authtoken.models import Token
 
 from core.consistency import (
     EVENTUAL,
+    SESSION,
     STRONG,
+    SessionState,
     TokenStore,
     consistency_context,
     pin_to_primary,
     read_decision,
     replica_pool,
 )
+from core.replicas import primary_wal_lsn, wait_for_replay
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up
 from tests.profiles.factories import ProfileUserFactory, profile_of, token_client
 from tests.servers import free_port
@@ -149,6 +152,39 @@ def test_a_replica_staler_than_the_bound_leaves_the_rotation_and_comes_back(
 
     assert lagging["X-Served-By"] == "primary"
     assert recovered["X-Served-By"] == REPLICA
+
+
+def _older_than_the_positions_bound() -> None:
+    time.sleep(settings.CONSISTENCY_POSITIONS_MAX_AGE_S * 3)
+    assert settings.CONSISTENCY_POSITIONS_MAX_AGE_S * 3 < settings.CONSISTENCY_HEALTH_MAX_AGE_S
+
+
+def test_a_recent_snapshot_showing_the_position_routes_without_a_probe():
+    replicas_caught_up()
+    replica_pool.states()
+    probed_at = replica_pool.probed_at
+    _older_than_the_positions_bound()
+
+    with consistency_context(SESSION, state=SessionState()):
+        decision = read_decision("profile:someone-else")
+
+    assert (decision.alias, decision.reason) == (REPLICA, "caught_up")
+    assert replica_pool.probed_at == probed_at
+
+
+def test_a_position_newer_than_the_snapshot_is_probed_for():
+    replicas_caught_up()
+    replica_pool.states()
+    ProfileUserFactory()
+    written = primary_wal_lsn()
+    assert wait_for_replay(REPLICA, written)
+    _older_than_the_positions_bound()
+
+    with consistency_context(SESSION, state=SessionState(writes={"profile:mine": written})):
+        decision = read_decision("profile:mine")
+
+    # Only a new probe can know that the replica has the write: the snapshot predates it.
+    assert (decision.alias, decision.reason) == (REPLICA, "caught_up")
 
 
 def test_pin_to_primary_overrides_the_requested_consistency():
