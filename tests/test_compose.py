@@ -5,6 +5,7 @@ No Docker engine is needed: these tests read the files. They touch no database.
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -22,19 +23,9 @@ RUNTIME_REQUIREMENTS_SCRIPT = ROOT / "deploy" / "runtime_requirements.py"
 SERVICES = ("primary", "replica", "redis", "web", "worker", "beat", "prometheus", "locust")
 APP_SERVICES = ("web", "worker", "beat")
 
-# Every variable the settings need to run with config.settings.production.
-REQUIRED_APP_VARIABLES = (
-    "DATABASE_URL",
-    "REPLICA_URLS",
-    "ACCOUNTS_DATABASE_URL",
-    "LEDGER_DATABASE_URL",
-    "SHARD_URLS",
-    "REDIS_URL",
-    "CELERY_BROKER_URL",
-    "DJANGO_SECRET_KEY",
-    "DJANGO_ALLOWED_HOSTS",
-    "DJANGO_SETTINGS_MODULE",
-)
+PRODUCTION_SETTINGS = ROOT / "config" / "settings" / "production.py"
+# Production settings refuse a default for these: compose must make the user set them.
+SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "STATELAB_DEMO_PASSWORD")
 DATABASE_URL_VARIABLES = (
     "DATABASE_URL",
     "REPLICA_URLS",
@@ -57,6 +48,25 @@ def interpolate(value: str) -> str:
         return f"<{match['name']}>"
 
     return _INTERPOLATION.sub(substitute, value).replace("$$", "$")
+
+
+def production_required_variables() -> tuple[str, ...]:
+    """``REQUIRED_VARIABLES`` of the production settings, read without importing them (they
+    refuse to load without those variables)."""
+    for node in ast.parse(PRODUCTION_SETTINGS.read_text()).body:
+        if isinstance(node, ast.Assign) and any(
+            isinstance(target, ast.Name) and target.id == "REQUIRED_VARIABLES"
+            for target in node.targets
+        ):
+            return ast.literal_eval(node.value)
+    raise AssertionError("config/settings/production.py has no REQUIRED_VARIABLES")
+
+
+REQUIRED_APP_VARIABLES = (
+    *production_required_variables(),
+    *SECRET_VARIABLES,
+    "DJANGO_SETTINGS_MODULE",
+)
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +119,29 @@ def test_app_services_get_every_variable_the_settings_need(
     missing = set(REQUIRED_APP_VARIABLES) - set(environment(services[service_name]))
 
     assert not missing
+
+
+@pytest.mark.parametrize("name", SECRET_VARIABLES)
+def test_compose_has_no_default_for_a_secret(services: dict, name: str) -> None:
+    """A published default would give every ``docker compose up`` the same staff password."""
+    env = {service: environment(services[service]) for service in APP_SERVICES}
+
+    required = dict.fromkeys(APP_SERVICES, f"<{name}>")
+
+    assert {service: values[name] for service, values in env.items()} == required
+
+
+def test_the_locust_container_can_import_the_loadtest_package(services: dict) -> None:
+    """The locustfile imports ``loadtest.*`` from its folder's parent: the folder must be
+    mounted under the name ``loadtest`` and the locustfile run from it."""
+    locust = services["locust"]
+    mounts = dict(volume.split(":")[:2] for volume in locust["volumes"])
+    target = mounts["./loadtest"]
+    command = locust["command"]
+    locustfile = command[command.index("-f") + 1]
+
+    assert Path(target).name == "loadtest"
+    assert locustfile == f"{target}/locustfile.py"
 
 
 @pytest.mark.parametrize("service_name", APP_SERVICES)
