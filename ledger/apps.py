@@ -23,7 +23,11 @@ class LedgerConfig(AppConfig):
             )
         )
         crash_points_register(
-            "after_ledger_transition_commit", "before_outbox_publish", "after_outbox_send"
+            "after_ledger_transition_commit",
+            "after_notify_commit",
+            "after_deposit_journal_commit",
+            "before_outbox_publish",
+            "after_outbox_send",
         )
         scrape_collector_register(TransfersByStateCollector())
         scrape_collector_register(OutboxCollector())

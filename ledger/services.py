@@ -278,10 +278,11 @@ def transfer_notify(*, message_id: str, transfer_id: str) -> None:
     money; while the service is down it raises and the task retries with backoff."""
     if fault_value("saga_notification_down"):
         raise NotificationUnavailable("notification service is down")
-    with transaction.atomic(using=DB):
+    with metrics.step_timer("notify"), transaction.atomic(using=DB):
         if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer="notify"):
             metrics.inbox_ignored.labels(consumer="notify").inc()
             return
+        crash_after_commit("after_notify_commit", using=DB)
         Transfer.objects.using(DB).filter(id=transfer_id, notified_at__isnull=True).update(
             notified_at=timezone.now()
         )
@@ -322,6 +323,7 @@ def deposit_on_deposited(
         if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer="on_deposited"):
             metrics.inbox_ignored.labels(consumer="on_deposited").inc()
             return
+        crash_after_commit("after_deposit_journal_commit", using=DB)
         if JournalEntry.objects.using(DB).filter(deposit_id=deposit_id).exists():
             return
         journal_entry_post(

@@ -81,6 +81,10 @@ class WorkerProcess:
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
+    def children_killed(self) -> int:
+        """Pool processes this worker saw die of SIGKILL (a crash point fired there)."""
+        return self.log_path.read_text(errors="replace").count("exited with 'signal 9")
+
     def alive(self) -> bool:
         return self.process.poll() is None
 

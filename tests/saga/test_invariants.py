@@ -33,6 +33,7 @@ CRASH_POINTS = [
     "before_outbox_publish",
     "after_outbox_send",
     "after_refund_commit",
+    "after_notify_commit",
 ]
 
 
@@ -70,10 +71,6 @@ def _create_transfers(owners: dict, accounts: list) -> list[str]:
         return list(pool.map(create, plan))
 
 
-def _crashes(worker) -> int:
-    return worker.log_path.read_text(errors="replace").count("exited with 'signal 9")
-
-
 def _all_terminal() -> bool:
     return not Transfer.objects.using("ledger").exclude(state__in=list(Transfer.TERMINAL)).exists()
 
@@ -95,16 +92,16 @@ def test_after_crashes_and_credit_failures_every_transfer_ends_and_the_books_agr
     with celery_beat(tmp_path):
         with celery_worker(tmp_path, concurrency=4, name="chaos-1") as worker:
             ids = _create_transfers(owners, accounts)
-            crashes_before = _crashes(worker)
+            crashes_before = worker.children_killed()
             for point in CRASH_POINTS:
                 # Only worker processes pass these points while armed: this process creates
                 # and relays nothing until the point is disarmed again.
-                seen = _crashes(worker)
+                seen = worker.children_killed()
                 faults_set(values={"crash_points": [point]}, actor="chaos")
-                wait_until(lambda seen=seen: _crashes(worker) > seen, timeout_s=6)
+                wait_until(lambda seen=seen: worker.children_killed() > seen, timeout_s=6)
                 faults_set(values={"crash_points": []}, actor="chaos")
                 time.sleep(0.5)
-            crashed_children = _crashes(worker) - crashes_before
+            crashed_children = worker.children_killed() - crashes_before
             worker.kill()  # the whole worker, with whatever it had prefetched and not acked
 
         faults_set(

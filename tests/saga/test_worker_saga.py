@@ -156,3 +156,22 @@ def test_a_deposit_event_that_died_with_its_worker_is_sent_again_and_journaled(
         timeout_s=30,
     )
     assert _reconciled()["ok"] is True
+
+
+def test_a_deposit_journaled_by_a_worker_killed_before_its_ack_is_journaled_once(
+    saga_processes,
+):
+    account = AccountFactory()
+    worker = saga_processes
+    crashes_before = worker.children_killed()
+    faults_set_everywhere({"crash_points": ["after_deposit_journal_commit"]})
+    try:
+        operation = account_deposit(account_id=account.id, amount="40.00")
+        crashed = wait_until(lambda: worker.children_killed() > crashes_before, timeout_s=20)
+    finally:
+        faults_set_everywhere({"crash_points": []})
+
+    assert crashed, "the worker never reached the crash point"
+    entries = JournalEntry.objects.using("ledger").filter(deposit_id=operation.deposit_id)
+    assert entries.count() == 1
+    assert _reconciled()["ok"] is True
