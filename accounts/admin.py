@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from accounts.models import Account, AccountOperation, AccountsInbox, AccountsOutbox
+from accounts.services import account_create, account_status_set
 
 
 class OperationInline(admin.TabularInline):
@@ -17,13 +18,32 @@ class OperationInline(admin.TabularInline):
 
 @admin.register(Account)
 class AccountAdmin(admin.ModelAdmin):
-    """Balances change only through operations (deposits via the API, the saga's steps)."""
+    """Balances change only through operations (deposits via the API, the saga's steps).
+
+    Staff open accounts and change their status through the services (a status change locks
+    the row and bumps its version, like any other writer); owner and currency are fixed once
+    the account exists (the journal's postings name them), and accounts are never deleted."""
 
     list_display = ["id", "owner_id", "currency", "balance", "status", "version", "updated_at"]
     list_filter = ["status", "currency"]
     search_fields = ["=id", "=owner_id"]
     readonly_fields = ["balance", "version", "created_at", "updated_at"]
     inlines = [OperationInline]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        if obj is None:
+            return [*self.readonly_fields, "status"]
+        return [*self.readonly_fields, "owner_id", "currency"]
+
+    def save_model(self, request, obj: Account, form, change: bool) -> None:
+        if not change:
+            created = account_create(owner_id=obj.owner_id, currency=obj.currency)
+            obj.pk, obj._state.adding, obj._state.db = created.pk, False, created._state.db
+        elif "status" in form.changed_data:
+            account_status_set(account_id=obj.pk, status=obj.status)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(AccountOperation)
@@ -61,4 +81,19 @@ class AccountsOutboxAdmin(admin.ModelAdmin):
         return False
 
 
-admin.site.register(AccountsInbox)
+@admin.register(AccountsInbox)
+class AccountsInboxAdmin(admin.ModelAdmin):
+    """Read-only: removing a row would let a redelivered message apply its effect again."""
+
+    list_display = ["message_id", "consumer", "received_at"]
+    list_filter = ["consumer"]
+    search_fields = ["=message_id"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

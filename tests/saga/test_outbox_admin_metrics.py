@@ -6,6 +6,7 @@ from django.conf import settings
 from django.db import transaction
 from rest_framework.test import APIClient
 
+from accounts.models import Account
 from core.outbox import outbox_put, outbox_relay_all
 from ledger.models import LedgerOutbox, Transfer
 from ledger.services import transfer_create
@@ -116,6 +117,52 @@ def test_the_admin_shows_accounts_and_the_journal_read_only(transfer):
     ):
         assert client.get(url).status_code == 200
     assert client.get("/admin/ledger/journalentry/add/").status_code == 403
+
+
+def _staff_client() -> APIClient:
+    client = APIClient()
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+    return client
+
+
+def _operations_formset(account: Account) -> dict:
+    count = account.operations.count()
+    return {
+        "operations-TOTAL_FORMS": count,
+        "operations-INITIAL_FORMS": count,
+        **{f"operations-{n}-id": op.id for n, op in enumerate(account.operations.order_by("-id"))},
+        **{f"operations-{n}-account": account.id for n in range(count)},
+    }
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_staff_freeze_an_account_in_the_admin_and_cannot_change_its_currency():
+    account = AccountFactory()
+    deposit(account, "5.00")
+    account.refresh_from_db()
+
+    response = _staff_client().post(
+        f"/admin/accounts/account/{account.id}/change/",
+        {"status": "frozen", "currency": "USD", "owner_id": 999, **_operations_formset(account)},
+    )
+
+    changed = Account.objects.using("accounts").get(id=account.id)
+    assert response.status_code == 302
+    assert (changed.status, changed.currency, changed.owner_id) == (
+        "frozen",
+        account.currency,
+        account.owner_id,
+    )
+    assert changed.version == account.version + 1
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES)
+def test_the_admin_deletes_no_account_and_no_inbox_row():
+    account = AccountFactory()
+    client = _staff_client()
+
+    assert client.get(f"/admin/accounts/account/{account.id}/delete/").status_code == 403
+    assert client.get("/admin/accounts/accountsinbox/add/").status_code == 403
 
 
 @pytest.mark.django_db(databases="__all__")
