@@ -80,14 +80,11 @@ def amount_parse(value: object, *, currency: str) -> int:
     if match["sign"] == "+":
         raise AmountMalformed("amount must not carry a sign")
     fraction = match["fraction"] or ""
-    significant = fraction.rstrip("0")
-    if len(significant) > digits:
+    if len(fraction) > digits:
         raise AmountTooPrecise(
             f"{currency} allows at most {digits} decimal places", max_decimal_places=digits
         )
-    minor = int(match["units"]) * 10**digits + (
-        int(significant.ljust(digits, "0")) if digits else 0
-    )
+    minor = int(match["units"]) * 10**digits + (int(fraction.ljust(digits, "0")) if digits else 0)
     if minor <= 0:
         raise AmountNotPositive("amount must be greater than zero")
     if minor >= MAX_MINOR_UNITS:
