@@ -3,7 +3,12 @@
 A configuration that acks before the work is done, or lets a killed worker's message be
 dropped, loses work; one whose broker visibility timeout is shorter than a task can legitimately
 stay unacknowledged (longest retry countdown plus the hard time limit) redelivers a message
-that is still running, duplicating work that may not be idempotent. Both are errors.
+that is still running, duplicating work that may not be idempotent. Both are errors, for the
+app's settings and for every task's own options.
+
+Left as Celery's default on purpose: ``task_acks_on_failure_or_timeout``. A task that fails for
+good, or hits the hard time limit, is acknowledged rather than redelivered forever; the saga's
+and the deposits' watchdogs find such a step by its missing effect and send it again.
 """
 
 from __future__ import annotations
@@ -77,4 +82,32 @@ def celery_at_least_once_check(app_configs=None, **kwargs) -> list[Error]:
                 id="statelab.E006",
             )
         )
+    errors += _task_override_errors()
     return errors
+
+
+def _task_override_errors() -> list[Error]:
+    """A task may override the app's delivery options (``@shared_task(acks_late=False)``):
+    every task of the project must keep them at least once."""
+    from django.utils.module_loading import autodiscover_modules
+
+    from config.celery import app
+
+    # Each app's tasks module registers its tasks (what the worker's autodiscovery imports);
+    # not app.loader.import_default_modules(), whose Django fixup runs the checks again.
+    autodiscover_modules("tasks")
+    unsafe = sorted(
+        name
+        for name, task in app.tasks.items()
+        if not name.startswith("celery.") and not (task.acks_late and task.reject_on_worker_lost)
+    )
+    if not unsafe:
+        return []
+    return [
+        Error(
+            f"Tasks {', '.join(unsafe)} turn off acks_late or reject_on_worker_lost: a worker "
+            "crash loses their messages.",
+            hint="Remove the per-task override; the app's settings are at least once.",
+            id="statelab.E007",
+        )
+    ]

@@ -32,6 +32,24 @@ def test_a_setting_that_could_lose_or_duplicate_work_is_an_error(settings, name,
     assert _ids() == [error_id]
 
 
+@pytest.fixture
+def task_without_late_acks():
+    from config.celery import app
+
+    @app.task(name="tests.acks_early", acks_late=False, shared=False)
+    def acks_early() -> None:
+        """A consumer that would lose its message in a worker crash."""
+
+    try:
+        yield acks_early
+    finally:
+        app.tasks.unregister("tests.acks_early")
+
+
+def test_a_task_that_turns_off_late_acks_is_an_error(task_without_late_acks):
+    assert _ids() == ["statelab.E007"]
+
+
 def test_the_check_runs_with_manage_py_check(settings):
     from django.core.management import call_command
     from django.core.management.base import SystemCheckError
