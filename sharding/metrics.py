@@ -28,14 +28,16 @@ partial_reads_total = Counter(
 
 
 class ShardingCollector(Collector):
-    """``statelab_sharding_shard_rate`` (decayed ops/s per shard), ``..._imbalance`` (max/mean of
-    those) and ``..._hot_keys``, read from Redis when scraped."""
+    """Read when scraped: from Redis ``statelab_sharding_shard_rate`` (decayed ops/s per shard),
+    ``..._imbalance`` (max/mean of those), ``..._hot_keys`` and, per hot key (a bounded set),
+    ``..._hot_key_rate`` and ``..._hot_key_slots``; from each shard ``..._rows`` by kind."""
 
     def describe(self):
         return []
 
     def collect(self):
-        from sharding.hotkeys import hot_states, shard_rates
+        from sharding.hotkeys import hot_states, key_rate, shard_rates
+        from sharding.selectors import shard_rows
 
         rates, _totals = shard_rates()
         rate = GaugeMetricFamily(
@@ -49,6 +51,25 @@ class ShardingCollector(Collector):
         from sharding.selectors import imbalance_of
 
         imbalance.add_metric([], imbalance_of(rates))
+        states = hot_states()
         hot = GaugeMetricFamily("statelab_sharding_hot_keys", "Keys spread over slots now")
-        hot.add_metric([], float(len(hot_states())))
-        yield from (rate, imbalance, hot)
+        hot.add_metric([], float(len(states)))
+        key_rate_family = GaugeMetricFamily(
+            "statelab_sharding_hot_key_rate", "Decayed operations/s of a hot key", labels=["key"]
+        )
+        slots = GaugeMetricFamily(
+            "statelab_sharding_hot_key_slots",
+            "Slots a hot key's writes are spread over (its home slot included)",
+            labels=["key"],
+        )
+        for key, state in states.items():
+            key_rate_family.add_metric([key], key_rate(key).rate)
+            slots.add_metric([key], float(1 + len(state.spread)))
+        stored = GaugeMetricFamily(
+            "statelab_sharding_rows", "Rows stored per shard", labels=["shard", "kind"]
+        )
+        for alias, counts in shard_rows().items():
+            for kind in ("counter_slots", "events"):
+                if counts[kind] is not None:
+                    stored.add_metric([alias, kind], float(counts[kind]))
+        yield from (rate, imbalance, hot, key_rate_family, slots, stored)

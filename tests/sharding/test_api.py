@@ -218,3 +218,10 @@ def test_metrics_expose_per_shard_operations_imbalance_and_hot_keys(client):
     assert families["statelab_sharding_imbalance"].samples[0].value >= 1.0
     rated = {sample.labels["shard"] for sample in families["statelab_sharding_shard_rate"].samples}
     assert rated == {shard}
+    slots = {s.labels["key"]: s.value for s in families["statelab_sharding_hot_key_slots"].samples}
+    assert slots == {"star": 4.0}
+    stored = {
+        (sample.labels["shard"], sample.labels["kind"]): sample.value
+        for sample in families["statelab_sharding_rows"].samples
+    }
+    assert stored[(shard, "counter_slots")] >= 1
