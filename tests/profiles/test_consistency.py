@@ -25,6 +25,8 @@ from core.consistency import (
     replica_pool,
 )
 from core.replicas import primary_wal_lsn, wait_for_replay
+from devstack import config as devstack_config
+from devstack.stack import default_stack
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up
 from tests.profiles.factories import ProfileUserFactory, profile_of, token_client
 from tests.servers import free_port
@@ -200,19 +202,20 @@ def test_pin_to_primary_overrides_the_requested_consistency():
 
 @pytest.fixture
 def replica_stopped():
-    """The replica alias pointed at a port nobody listens on: a stopped replica, without
-    touching the shared one."""
-    connection = connections[REPLICA]
-    original = connection.settings_dict
-    connection.close()
-    connection.settings_dict = {**original, "PORT": str(free_port())}
+    """The stack's streaming replica really stopped (its server process ended), then started
+    again and caught up."""
+    if devstack_config.postgres_given():
+        pytest.skip("Postgres is given by DATABASE_URL: its replica is not this project's to stop")
+    stack = default_stack()
+    stack.stop(REPLICA)
+    connections[REPLICA].close()
     replica_pool.reset()
     try:
         yield
     finally:
-        connection.close()
-        connection.settings_dict = original
-        replica_pool.reset()
+        connections[REPLICA].close()
+        stack.up()
+        replicas_caught_up(timeout_s=60)
 
 
 def test_with_the_replica_stopped_reads_still_succeed_from_the_primary(replica_stopped):
