@@ -44,6 +44,10 @@ class Scenario:
     users: int = 16
     request: str = "Aggregated"
     description: str = ""
+    # Consecutive scenarios with the same group run their rounds in turn (A B C, A B C, ...):
+    # figures compared as ratios then share the machine's drift instead of one taking a slow
+    # minute alone.
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -448,6 +452,29 @@ def write_report(out_dir: Path, document: dict) -> None:
     write_plots(out_dir, document)
 
 
+def scenario_blocks(scenarios: list[Scenario]) -> list[list[Scenario]]:
+    """Consecutive scenarios of one non-empty group form one block; every other scenario is a
+    block of its own."""
+    blocks: list[list[Scenario]] = []
+    for scenario in scenarios:
+        if blocks and scenario.group and blocks[-1][-1].group == scenario.group:
+            blocks[-1].append(scenario)
+        else:
+            blocks.append([scenario])
+    return blocks
+
+
+def _run_scenario(service: Service, scenario: Scenario, duration_s: int, work_dir: Path):
+    return run_locust(
+        service,
+        scenario.user_class,
+        scenario.users,
+        duration_s,
+        request=scenario.request,
+        work_dir=work_dir,
+    )
+
+
 def measure_service(
     service: Service,
     profile: Profile,
@@ -457,34 +484,29 @@ def measure_service(
     *,
     work_dir: Path,
 ) -> None:
-    """Each scenario after a warm-up for ``profile.rounds`` rounds, then each extra."""
-    for scenario in scenarios:
-        rounds = f"{profile.rounds} x {profile.duration_s} s"
-        print(f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}", flush=True)
-        run_locust(
-            service,
-            scenario.user_class,
-            scenario.users,
-            profile.warmup_s,
-            request=scenario.request,
-            work_dir=work_dir,
-        )
-        runs = [
-            run_locust(
-                service,
-                scenario.user_class,
-                scenario.users,
-                profile.duration_s,
-                request=scenario.request,
-                work_dir=work_dir,
+    """Each scenario after a warm-up for ``profile.rounds`` rounds (a group's scenarios in
+    turn, round by round), then each extra."""
+    for block in scenario_blocks(scenarios):
+        runs: dict[str, list[RunResult]] = {scenario.name: [] for scenario in block}
+        for scenario in block:
+            rounds = f"{profile.rounds} x {profile.duration_s} s"
+            together = f" (rounds in turn with group {scenario.group!r})" if len(block) > 1 else ""
+            print(
+                f"scenario {scenario.name}: warm-up {profile.warmup_s} s, {rounds}{together}",
+                flush=True,
             )
-            for _ in range(profile.rounds)
-        ]
-        figures.scenarios[scenario.name] = {
-            **_summarise(runs),
-            "users": scenario.users,
-            "description": scenario.description,
-        }
+            _run_scenario(service, scenario, profile.warmup_s, work_dir)
+        for _ in range(profile.rounds):
+            for scenario in block:
+                runs[scenario.name].append(
+                    _run_scenario(service, scenario, profile.duration_s, work_dir)
+                )
+        for scenario in block:
+            figures.scenarios[scenario.name] = {
+                **_summarise(runs[scenario.name]),
+                "users": scenario.users,
+                "description": scenario.description,
+            }
     for extra in extras:
         print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
         name, result = extra(service=service, scale=profile.extras_scale, work_dir=work_dir)

@@ -13,6 +13,7 @@ SCENARIOS: list[Scenario] = [
         users=16,
         request="trivial",
         description="GET /api/auth/whoami/ (token auth + DRF, no data)",
+        group="reads",
     ),
     Scenario(
         "profile_cached",
@@ -20,6 +21,7 @@ SCENARIOS: list[Scenario] = [
         users=16,
         request="profile_cached",
         description="GET /api/profiles/me/ under session consistency, from the Redis cache",
+        group="reads",
     ),
     Scenario(
         "profile_replica",
@@ -27,6 +29,7 @@ SCENARIOS: list[Scenario] = [
         users=16,
         request="profile_replica",
         description="the same with Cache-Control: no-cache: routed to the caught-up replica",
+        group="reads",
     ),
     Scenario(
         "profile_primary",
@@ -34,6 +37,7 @@ SCENARIOS: list[Scenario] = [
         users=16,
         request="profile_primary",
         description="X-Consistency: strong: the primary, no cache",
+        group="reads",
     ),
     Scenario(
         "transfers",

@@ -1,6 +1,6 @@
 """The benchmark's ratios and report, from a document shaped like a real run's."""
 
-from loadtest.bench import compute_ratios
+from loadtest.bench import Scenario, compute_ratios, scenario_blocks
 from loadtest.report import write_markdown, write_plots
 
 
@@ -91,3 +91,13 @@ def test_the_report_has_a_table_and_plots(tmp_path):
     assert "**no**" in summary
     assert (tmp_path / "scenarios.png").stat().st_size > 1000
     assert (tmp_path / "routing.png").stat().st_size > 1000
+
+
+def test_scenarios_of_one_group_share_a_block_and_the_others_stand_alone():
+    names = ["a", "b", "c", "d", "e"]
+    groups = ["reads", "reads", "", "x", "x"]
+    scenarios = [Scenario(n, "User", group=g) for n, g in zip(names, groups, strict=True)]
+
+    blocks = [[scenario.name for scenario in block] for block in scenario_blocks(scenarios)]
+
+    assert blocks == [["a", "b"], ["c"], ["d", "e"]]
