@@ -84,6 +84,49 @@ def test_a_bucket_moved_under_concurrent_writes_loses_and_doubles_nothing(shards
     assert target_counts["sharding_event"] == sum(len(ids) for ids in created.values())
 
 
+def test_reads_keep_working_through_a_move_and_never_go_back(shards):
+    key = keys_in_bucket(BUCKET, 1)[0]
+    target = next(
+        alias
+        for alias in settings.SHARD_ALIASES
+        if alias != bucket_map_current().shard_of_bucket(BUCKET)
+    )
+    seen: list[tuple[int, int]] = []
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def write_then_read() -> None:
+        try:
+            while not stop.is_set():
+                counter_increment(key=key, by=1)
+                event_create(key=key, ts=datetime.now(UTC), payload={})
+                seen.append(
+                    (
+                        counter_get(key=key, use_cache=False).value,
+                        len(events_for_key(key=key, limit=1000).items),
+                    )
+                )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    client = threading.Thread(target=write_then_read)
+    client.start()
+    try:
+        time.sleep(0.3)
+        call_command("sharding_move_bucket", bucket=BUCKET, to=target, stdout=io.StringIO())
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        client.join(timeout=60)
+
+    assert errors == []
+    assert len(seen) > 10
+    # Each read saw the client's own write: the n-th read counts n increments and n events.
+    assert seen == [(n, n) for n in range(1, len(seen) + 1)]
+
+
 def test_a_bucket_moved_back_to_its_first_shard_takes_writes_there_again(shards):
     key = keys_in_bucket(BUCKET, 1)[0]
     first = bucket_map_current().shard_of_bucket(BUCKET)
