@@ -31,14 +31,19 @@ def transfer_get(*, user, transfer_id) -> Transfer:
 
 
 def journal_entries_for_user(*, user, account_id: int | None = None) -> QuerySet[JournalEntry]:
+    """Entries touching the user's accounts (staff: every entry), optionally one account's; an
+    account that is not the user's (or does not exist) is ``AccountNotFound``, as elsewhere."""
+    from accounts.services import AccountNotFound
+
     entries = JournalEntry.objects.using("ledger").prefetch_related("postings").order_by("-id")
+    accounts = Account.objects.using("accounts")
     if not user.is_staff:
-        own = list(
-            Account.objects.using("accounts").filter(owner_id=user.pk).values_list("id", flat=True)
-        )
+        own = list(accounts.filter(owner_id=user.pk).values_list("id", flat=True))
         if account_id is not None and account_id not in own:
-            return entries.none()
+            raise AccountNotFound(f"you have no account {account_id}", field="account")
         entries = entries.filter(postings__account_id__in=own).distinct()
+    elif account_id is not None and not accounts.filter(id=account_id).exists():
+        raise AccountNotFound(f"no account {account_id}", field="account")
     if account_id is not None:
         entries = entries.filter(postings__account_id=account_id).distinct()
     return entries

@@ -188,7 +188,13 @@ class JournalEntriesView(APIView):
     class JournalEntriesQuery(serializers.Serializer):
         account = serializers.IntegerField(required=False, min_value=1)
 
-    @extend_schema(parameters=[JournalEntriesQuery], responses=JournalEntryOutput(many=True))
+    @extend_schema(
+        parameters=[JournalEntriesQuery],
+        responses={
+            200: JournalEntryOutput(many=True),
+            404: OpenApiResponse(description="account: not one of the caller's (staff: unknown)"),
+        },
+    )
     def get(self, request: Request) -> Response:
         query = self.JournalEntriesQuery(data=request.query_params)
         query.is_valid(raise_exception=True)

@@ -209,10 +209,18 @@ def test_journal_entries_of_another_users_account_are_not_listed(alice, funded, 
     deliver_all()
 
     mine = _client(alice).get("/api/ledger/entries/").json()
-    theirs = _client(alice).get(f"/api/ledger/entries/?account={other.id}").json()
 
     assert {p["account"] for entry in mine for p in entry["postings"]} == {None, funded.id}
-    assert theirs == []
+
+
+def test_journal_entries_asked_for_another_users_account_answer_404(alice, funded, other):
+    deposit(other, "5.00")
+    deliver_all()
+
+    response = _client(alice).get(f"/api/ledger/entries/?account={other.id}")
+
+    assert response.status_code == 404
+    assert response.json()["code"] == "account_not_found"
 
 
 def test_the_reconciliation_report_is_staff_only_and_ok_when_quiet(alice, funded, other):
