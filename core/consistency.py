@@ -138,10 +138,14 @@ def _bounded_put(mapping: dict[str, int], key: str, value: int) -> bool:
 
 
 class StateStore:
-    def load(self) -> SessionState | None:
+    """Where a session's positions live. ``through_breaker``: a write's own positions are
+    read and saved even while this process's Redis circuit breaker is open (see
+    ``core.redis.guarded_redis_call``)."""
+
+    def load(self, *, through_breaker: bool = False) -> SessionState | None:
         raise NotImplementedError
 
-    def save(self, state: SessionState) -> None:
+    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
         raise NotImplementedError
 
 
@@ -151,10 +155,10 @@ class DjangoSessionStore(StateStore):
     def __init__(self, session: Any) -> None:
         self.session = session
 
-    def load(self) -> SessionState:
+    def load(self, *, through_breaker: bool = False) -> SessionState:
         return SessionState.from_json(self.session.get(SESSION_KEY))
 
-    def save(self, state: SessionState) -> None:
+    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
         self.session[SESSION_KEY] = state.as_json()
 
 
@@ -197,10 +201,12 @@ class TokenStore(StateStore):
         digest = hashlib.sha256(token_key.encode()).hexdigest()[:40]
         self.key = redis_key("consistency", "token", "v2", digest)
 
-    def load(self) -> SessionState | None:
-        return self.load_with()[0]
+    def load(self, *, through_breaker: bool = False) -> SessionState | None:
+        return self.load_with(through_breaker=through_breaker)[0]
 
-    def load_with(self, *commands: tuple) -> tuple[SessionState | None, list | None]:
+    def load_with(
+        self, *commands: tuple, through_breaker: bool = False
+    ) -> tuple[SessionState | None, list | None]:
         """Load the state and run ``commands`` in the same round trip (a pipeline)."""
 
         def run(client: redis.Redis) -> list:
@@ -210,7 +216,7 @@ class TokenStore(StateStore):
                 pipeline.execute_command(*command)
             return pipeline.execute()
 
-        replies = guarded_redis_call("state_load", run)
+        replies = guarded_redis_call("state_load", run, through_breaker=through_breaker)
         if is_unavailable(replies):
             return None, None
         fields, *extra = replies
@@ -223,7 +229,7 @@ class TokenStore(StateStore):
                 state.seen[key] = int(value)
         return state, extra
 
-    def save(self, state: SessionState) -> None:
+    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
         arguments: list[Any] = [settings.CONSISTENCY_TOKEN_STATE_TTL_S, 4 * MAX_TRACKED_OBJECTS]
         for key in state.raised_writes:
             arguments += ["w", key, f"{state.writes[key]:0{_LSN_WIDTH}x}"]
@@ -232,7 +238,9 @@ class TokenStore(StateStore):
         for key, replayed in state.forgotten.items():
             arguments += ["f", key, f"{replayed:0{_LSN_WIDTH}x}"]
         guarded_redis_call(
-            "state_save", lambda client: client.eval(_STATE_MERGE, 1, self.key, *arguments)
+            "state_save",
+            lambda client: client.eval(_STATE_MERGE, 1, self.key, *arguments),
+            through_breaker=through_breaker,
         )
 
 
@@ -248,11 +256,15 @@ class ConsistencyContext:
     served_by: str | None = None
     cache: str | None = None
     last_reason: str = ""
+    wrote: bool = False
+    unread_state: SessionState | None = None
 
-    def session_state(self) -> SessionState | None:
+    def session_state(self, *, through_breaker: bool = False) -> SessionState | None:
         """The session's state, loaded on first use; None when its store is unavailable."""
-        if not self.state_loaded and self.store is not None:
-            self.state = self.store.load()
+        if self.store is not None and (
+            not self.state_loaded or (self.state is None and through_breaker)
+        ):
+            self.state = self.store.load(through_breaker=through_breaker)
             self.state_loaded = True
         return self.state
 
@@ -266,10 +278,15 @@ class ConsistencyContext:
         return self.session_state(), None
 
     def note_write(self, key: str, lsn: int, version: int) -> None:
-        state = self.session_state()
-        if state is not None:
-            state.raise_write(key, lsn)
-            state.raise_seen(key, version)
+        """Record this session's write. If the stored positions cannot be read, the write's
+        own is still saved by ``flush`` (the save merges: positions only rise), while reads in
+        this request keep treating the state as unavailable (primary only)."""
+        self.wrote = True
+        state = self.session_state(through_breaker=True)
+        if state is None:
+            state = self.unread_state = self.unread_state or SessionState()
+        state.raise_write(key, lsn)
+        state.raise_seen(key, version)
 
     def note_seen(self, key: str, version: int) -> None:
         state = self.session_state()
@@ -282,9 +299,12 @@ class ConsistencyContext:
             self.state.forget_write(key, replayed_by_all)
 
     def flush(self) -> None:
-        if self.store is not None and self.state is not None and self.state.has_changes():
-            self.store.save(self.state)
-            self.state.changes_saved()
+        if self.store is None:
+            return
+        for state in (self.state, self.unread_state):
+            if state is not None and state.has_changes():
+                self.store.save(state, through_breaker=self.wrote)
+                state.changes_saved()
 
 
 _context: contextvars.ContextVar[ConsistencyContext | None] = contextvars.ContextVar(

@@ -56,12 +56,20 @@ def redis_available() -> bool:
     return time.monotonic() >= _down_until
 
 
-def guarded_redis_call(operation: str, call: Callable[[redis.Redis], Any]) -> Any:
+def guarded_redis_call(
+    operation: str, call: Callable[[redis.Redis], Any], *, through_breaker: bool = False
+) -> Any:
     """Run ``call`` on a client with ``REDIS_GUARDED_TIMEOUT_S``; when Redis is down or slow,
     count it and return the unavailable marker (see ``is_unavailable``), and skip Redis for
-    ``REDIS_BREAKER_OPEN_S``."""
+    ``REDIS_BREAKER_OPEN_S``.
+
+    ``through_breaker``: try even while the breaker is open. For what a write must leave in
+    Redis (its cache update, the session's position): the breaker is per process, so Redis
+    may be back for the others, which would then serve the entry this write failed to
+    replace (a chaos run caught exactly that: a read of one's own write served the version
+    before it from the cache)."""
     global _down_until  # noqa: PLW0603 - the per-process circuit breaker
-    if not redis_available():
+    if not through_breaker and not redis_available():
         redis_unavailable_total.labels(operation=operation).inc()
         return _UNAVAILABLE
     try:

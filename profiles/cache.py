@@ -70,8 +70,8 @@ def profile_lease_key(user_id: int) -> str:
     return redis_key("profiles", "lease", "v1", user_id)
 
 
-def _call(operation: str, call) -> Any:
-    result = guarded_redis_call(operation, call)
+def _call(operation: str, call, *, through_breaker: bool = False) -> Any:
+    result = guarded_redis_call(operation, call, through_breaker=through_breaker)
     if is_unavailable(result):
         raise CacheUnavailable(operation)
     return result
@@ -106,7 +106,8 @@ def profile_cache_set(*, data: dict[str, Any], source: str) -> bool:
             _FENCED_SET, 1, profile_cache_key(data["user_id"]), data["version"], payload, ttl_ms
         )
 
-    result = int(_call("profile_set", fenced_set))
+    # A write's own update goes through an open breaker: an older entry must not outlive it.
+    result = int(_call("profile_set", fenced_set, through_breaker=source == "write"))
     if result < 0:
         cache_fence_rejections_total.labels(source=source).inc()
         return False

@@ -4,12 +4,13 @@ import threading
 import uuid
 
 import pytest
+import redis
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from core.consistency import consistency_context
-from core.redis import redis_client
+from core.redis import guarded_redis_call, is_unavailable, redis_breaker_reset, redis_client
 from profiles.cache import (
     cache_fence_rejections_total,
     cache_loads_total,
@@ -146,6 +147,30 @@ def test_many_concurrent_misses_cause_one_database_load():
     assert {version for version, _ in results} == {1}
     assert _counter(cache_loads_total) - loads_before == 1
     assert [cache for _, cache in results].count("miss") == 1
+
+
+def _open_this_process_breaker() -> None:
+    """A Redis call that fails, as during an outage: this process now skips Redis for a while
+    (``REDIS_BREAKER_OPEN_S``) although Redis answers again."""
+
+    def fail(_client):
+        raise redis.ConnectionError("outage")
+
+    assert is_unavailable(guarded_redis_call("test_outage", fail))
+
+
+def test_a_write_made_while_this_process_skips_redis_still_replaces_the_cached_version():
+    client = token_client(ProfileUserFactory())
+    client.patch("/api/profiles/me/", {"bio": "first"}, format="json")
+    assert client.get("/api/profiles/me/")["X-Cache"] == "hit"
+    _open_this_process_breaker()
+
+    written = client.patch("/api/profiles/me/", {"bio": "second"}, format="json")
+    redis_breaker_reset()  # the next read is served by a process whose breaker is closed
+    read = client.get("/api/profiles/me/")
+
+    assert read.json()["version"] == written.json()["version"]
+    assert read.json()["bio"] == "second"
 
 
 @pytest.fixture
