@@ -1,9 +1,10 @@
 """Sharded counters: services (increment) and selectors (exact merged read).
 
 Write path: a cool key adds to slot 0 on its home shard (under the bucket fence). A hot key
-picks one of its k slots at random; an extra slot is updated only while it is open, so a
-writer acting on a stale view of the hot set falls back to slot 0 instead of writing into a
-slot that has been folded: no increment is lost, whatever the timing.
+picks one of its k slots (``slot_pick``: of two drawn, the one on the less loaded shard); an
+extra slot is updated only while it is open, so a writer acting on a stale view of the hot
+set falls back to slot 0 instead of writing into a slot that has been folded: no increment is
+lost, whatever the timing.
 
 Read path (exact while folds run): one REPEATABLE READ snapshot of the home shard (slot 0,
 the key's spread, the ids of folds already applied there), *then* each extra slot's shard
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import random
 from dataclasses import asdict, dataclass, field
 
 import redis
@@ -25,7 +25,7 @@ from core.db import snapshot
 from core.redis import redis_client
 from sharding.conf import conf, rkey, spreading_enabled
 from sharding.db import home_write, rows
-from sharding.hotkeys import hot_states_cached
+from sharding.hotkeys import hot_states_cached, slot_pick
 from sharding.metrics import operations_total
 from sharding.placement import bucket_map_current, key_validate
 
@@ -70,7 +70,7 @@ def counter_increment(*, key: str, by: int) -> CounterWrite:
     state = hot_states_cached().get(key) if spreading_enabled() else None
     slot, alias = 0, ""
     if state is not None and state.spread:
-        slot = random.randrange(len(state.spread) + 1)  # noqa: S311 - load spreading
+        slot = slot_pick(key=key, state=state)
         if slot:
             alias = state.spread[slot - 1]
             if not rows(alias, EXTRA_SLOT_ADD, [pos, neg, key, slot]):

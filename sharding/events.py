@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import heapq
 import json
-import random
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,7 +28,7 @@ from sharding.conf import conf, spreading_enabled
 from sharding.counters import _as_list
 from sharding.db import home_write, rows
 from sharding.errors import ShardCursorInvalid
-from sharding.hotkeys import hot_states_cached
+from sharding.hotkeys import hot_states_cached, slot_pick
 from sharding.metrics import operations_total, partial_reads_total
 from sharding.placement import ShardMap, bucket_map_current, bucket_of, key_validate
 
@@ -66,7 +65,7 @@ def event_create(*, key: str, ts: datetime, payload: Any) -> EventRow:
     event_id = uuid.uuid4()
     document = json.dumps(payload)
     state = hot_states_cached().get(key) if spreading_enabled() else None
-    slot = random.randrange(len(state.spread) + 1) if state and state.spread else 0  # noqa: S311
+    slot = slot_pick(key=key, state=state) if state and state.spread else 0
     if slot:
         alias = state.spread[slot - 1]
         rows(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import threading
 import time
 from dataclasses import dataclass
@@ -215,10 +216,52 @@ def hot_states_cached() -> dict[str, HotState]:
     return states
 
 
+_rates_lock = threading.Lock()
+_rates_cache: tuple[float, dict[str, float]] = (-1e9, {})
+
+
+def shard_rates_cached() -> dict[str, float]:
+    """Per shard, the decayed operation rate as this process saw it at most ``HOT_CACHE_S``
+    ago (for writers choosing a slot: a stale view only makes a choice less even)."""
+    global _rates_cache  # noqa: PLW0603 - the per-process view of the shards' load
+    now = time.monotonic()
+    with _rates_lock:
+        loaded_at, rates = _rates_cache
+    if now - loaded_at < HOT_CACHE_S:
+        return rates
+    rates = shard_rates()[0]
+    with _rates_lock:
+        _rates_cache = (now, rates)
+    return rates
+
+
+def slot_pick(*, key: str, state: HotState) -> int:
+    """Which of a hot key's slots takes this write (0: the home slot). Of two slots drawn at
+    random, the one whose shard served less lately (the power of two choices): the hot key's
+    writes then also even out the load the other keys put on the shards, instead of adding
+    the same share to each. Never the only shard a choice goes to: each slot still gets the
+    writes of the draws where it is picked twice."""
+    from sharding.placement import bucket_map_current
+
+    slots = len(state.spread) + 1
+    first, second = random.randrange(slots), random.randrange(slots)  # noqa: S311 - load spreading
+    if first == second:
+        return first
+    rates = shard_rates_cached()
+    home = bucket_map_current().shard_for(key)
+
+    def load(slot: int) -> float:
+        return rates.get(home if slot == 0 else state.spread[slot - 1], 0.0)
+
+    return min(first, second, key=load)
+
+
 def hot_cache_clear() -> None:
-    global _hot_cache  # noqa: PLW0603
+    global _hot_cache, _rates_cache  # noqa: PLW0603
     with _hot_lock:
         _hot_cache = (-1e9, {})
+    with _rates_lock:
+        _rates_cache = (-1e9, {})
 
 
 def hot_state_set(*, key: str, spread: list[str], over_since: float) -> None:

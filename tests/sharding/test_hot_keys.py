@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 
 import pytest
 from django.db import connections
 
 from sharding.control.models import HotKeyEpisode
 from sharding.counters import counter_get, counter_increment, counter_merge
-from sharding.hotkeys import hot_states
+from sharding.hotkeys import Observation, hot_cache_clear, hot_key_record, hot_states, slot_pick
 from sharding.selectors import sharding_stats
+from sharding.spreading import key_spread
 from sharding.workload import ZipfKeys, workload_run
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 
@@ -107,3 +109,18 @@ def test_a_hot_key_that_cools_is_folded_back_into_one_slot_exactly(shards):
     counter_increment(key=CELEBRITY, by=1)
     assert counter_get(key=CELEBRITY, use_cache=False).value == before + 1
     connections.close_all()
+
+
+def test_a_hot_keys_writes_go_mostly_to_its_slots_on_less_loaded_shards(shards):
+    key_spread(key="star", observation=Observation(1e3, 0.5, over_since=time.time(), hot=False))
+    state = hot_states()["star"]
+    busy = state.spread[0]
+    for number in range(200):
+        hot_key_record(key=f"tail-{number}", shard=busy)
+    hot_cache_clear()
+
+    picks = Counter(slot_pick(key="star", state=state) for _ in range(1600))
+
+    # Slot 1 (on the busy shard) wins only the draws that pick it twice: about 1 in 16.
+    assert picks[1] < 200
+    assert min(picks[slot] for slot in (0, 2, 3)) > 350
