@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
 from prometheus_client import Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+logger = logging.getLogger(__name__)
 
 operations_total = Counter(
     "statelab_sharding_operations_total", "Operations served per shard", ["shard", "operation"]
@@ -65,11 +69,17 @@ class ShardingCollector(Collector):
         for key, state in states.items():
             key_rate_family.add_metric([key], key_rate(key).rate)
             slots.add_metric([key], float(1 + len(state.spread)))
+        yield from (rate, imbalance, hot, key_rate_family, slots)
         stored = GaugeMetricFamily(
             "statelab_sharding_rows", "Rows stored per shard", labels=["shard", "kind"]
         )
-        for alias, counts in shard_rows().items():
+        try:
+            counted = shard_rows()
+        except Exception:  # a failing collector drops its family, never the whole scrape
+            logger.warning("rows per shard: not collected", exc_info=True)
+            return
+        for alias, counts in counted.items():
             for kind in ("counter_slots", "events"):
                 if counts[kind] is not None:
                     stored.add_metric([alias, kind], float(counts[kind]))
-        yield from (rate, imbalance, hot, key_rate_family, slots, stored)
+        yield stored
