@@ -521,6 +521,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
     parser.add_argument("--no-extras", action="store_true", help="skip the extras")
+    parser.add_argument(
+        "--extras", nargs="*", help="extras to run, by function name (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     options = parser.parse_args(argv)
     profile = PROFILES[options.profile]
@@ -542,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
 
     scenarios, baselines = list(SCENARIOS), list(PGBENCH_BASELINES)
     extras = [] if options.no_extras else list(EXTRAS)
+    if options.extras:
+        extras = [extra for extra in extras if extra.__name__ in options.extras]
     if options.only:
         scenarios = [scenario for scenario in scenarios if scenario.name in options.only]
     figures = Figures()
