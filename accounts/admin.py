@@ -2,6 +2,7 @@ from django.contrib import admin
 
 from accounts.models import Account, AccountOperation, AccountsInbox, AccountsOutbox
 from accounts.services import account_create, account_status_set
+from core.admin import ReadOnlyMixin
 
 
 class OperationInline(admin.TabularInline):
@@ -47,7 +48,7 @@ class AccountAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountOperation)
-class AccountOperationAdmin(admin.ModelAdmin):
+class AccountOperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "kind",
@@ -62,15 +63,6 @@ class AccountOperationAdmin(admin.ModelAdmin):
     list_filter = ["kind", "applied"]
     search_fields = ["=transfer_id", "=deposit_id"]
 
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(AccountsOutbox)
 class AccountsOutboxAdmin(admin.ModelAdmin):
@@ -82,18 +74,9 @@ class AccountsOutboxAdmin(admin.ModelAdmin):
 
 
 @admin.register(AccountsInbox)
-class AccountsInboxAdmin(admin.ModelAdmin):
+class AccountsInboxAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: removing a row would let a redelivered message apply its effect again."""
 
     list_display = ["message_id", "consumer", "received_at"]
     list_filter = ["consumer"]
     search_fields = ["=message_id"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -4,6 +4,20 @@ from core.faults import DomainError, faults_set
 from core.models import FaultSwitch
 
 
+class ReadOnlyMixin:
+    """For admin pages (and inlines) of rows that change only through the services, or never:
+    no add, change or delete."""
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(FaultSwitch)
 class FaultSwitchAdmin(admin.ModelAdmin):
     """Switch values are changed through ``faults_set`` so that validation and apply hooks run."""

@@ -1,19 +1,9 @@
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Value, When
 
+from core.admin import ReadOnlyMixin
 from ledger.models import JournalEntry, LedgerOutbox, Posting, Transfer, TransferTransition
 from ledger.services import saga_redrive
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 class TransitionInline(ReadOnlyMixin, admin.TabularInline):

@@ -2,18 +2,12 @@
 
 from django.contrib import admin
 
+from core.admin import ReadOnlyMixin
 from sharding.control.models import BucketMap, BucketMove, HotKeyEpisode
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    pass
 
 
 @admin.register(BucketMap)
