@@ -332,14 +332,15 @@ def key_rate(key: str) -> KeyRate:
     )
 
 
-def shard_rates() -> tuple[dict[str, float], dict[str, int]]:
-    """Per shard: the decayed operation rate (ops/s) and the total operations counted."""
+def _decayed_counts(rates_hash: str, totals_hash: str) -> tuple[dict[str, float], dict[str, int]]:
+    """A pair of the record script's hashes: field -> decayed rate (ops/s) and field -> total;
+    empty when Redis is unreachable."""
     lam = conf().decay_lambda
     client = redis_client()
     try:
         landmark = client.hget(rkey("hk", "meta"), "landmark")
-        decayed = client.hgetall(rkey("hk", "shards"))
-        totals = client.hgetall(rkey("hk", "shard_totals"))
+        decayed = client.hgetall(rkey("hk", rates_hash))
+        totals = client.hgetall(rkey("hk", totals_hash))
     except redis.RedisError:
         return {}, {}
     decay = math.exp(-lam * (time.time() - float(landmark))) if landmark else 0.0
@@ -347,6 +348,11 @@ def shard_rates() -> tuple[dict[str, float], dict[str, int]]:
         {name.decode(): float(value) * decay * lam for name, value in decayed.items()},
         {name.decode(): int(value) for name, value in totals.items()},
     )
+
+
+def shard_rates() -> tuple[dict[str, float], dict[str, int]]:
+    """Per shard: the decayed operation rate (ops/s) and the total operations counted."""
+    return _decayed_counts("shards", "shard_totals")
 
 
 def bucket_range_of(key: str) -> int:
@@ -358,16 +364,8 @@ def bucket_range_of(key: str) -> int:
 def heat_map() -> dict:
     """Operations per (serving shard, bucket range): the decayed rate (ops/s) and the total.
     A hot key's range lights up on every shard that holds one of its slots."""
-    lam = conf().decay_lambda
     buckets = conf().buckets
-    client = redis_client()
-    try:
-        landmark = client.hget(rkey("hk", "meta"), "landmark")
-        decayed = client.hgetall(rkey("hk", "heat"))
-        totals = client.hgetall(rkey("hk", "heat_totals"))
-    except redis.RedisError:
-        decayed, totals, landmark = {}, {}, None
-    decay = math.exp(-lam * (time.time() - float(landmark))) if landmark else 0.0
+    rates, totals = _decayed_counts("heat", "heat_totals")
     per_shard = {
         alias: {
             "operations_per_second": [0.0] * HEAT_RANGES,
@@ -376,11 +374,11 @@ def heat_map() -> dict:
         for alias in settings.SHARD_ALIASES
     }
     for source, field, convert in (
-        (decayed, "operations_per_second", lambda value: round(float(value) * decay * lam, 3)),
+        (rates, "operations_per_second", lambda value: round(value, 3)),
         (totals, "operations_total", int),
     ):
         for name, value in source.items():
-            alias, _, index = name.decode().rpartition("|")
+            alias, _, index = name.rpartition("|")
             if alias in per_shard and index.isdigit() and int(index) < HEAT_RANGES:
                 per_shard[alias][field][int(index)] = convert(value)
     return {
