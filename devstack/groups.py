@@ -3,6 +3,19 @@
 A group is a function that builds its components from the workspace and the StackConfig,
 registered with ``@group("name")``; ``python -m devstack up --group name`` starts it (and what
 its components depend on). Default groups start on a plain ``up``.
+
+Adding a component: one class in devstack/components/, a subclass of
+- ``Daemon`` for a program that stays in the foreground (etcd, Patroni, a TCP proxy): give
+  ``binary`` and ``command()``, and ``ready()`` when "the port accepts connections" is not
+  enough; pid file, log, account, port check, start timeout and SIGTERM-then-SIGKILL come with
+  it;
+- ``PostgresServer`` for a Postgres server on its own port: pass ``settings`` (e.g.
+  ``{"wal_level": "logical"}``) and ``databases``; override ``create`` / ``configure`` /
+  ``on_ready`` / ``status_details`` for more (as ``StreamingReplica`` does);
+- ``Component`` for anything else (``pid``, ``_up``, ``_down``).
+Set ``given_by`` (a URL variable meaning "provided elsewhere") and ``port_variable`` where they
+apply, and ``depends_on`` (names) when it needs another component running first. Then build it
+in a group function below (new ports: new StackConfig fields read from STATELAB_* variables).
 """
 
 from collections.abc import Callable

@@ -5,8 +5,9 @@ file and a log), ``PostgresServer`` (a Postgres server on a port with given sett
 """
 
 from devstack.components.base import Component, Daemon
-from devstack.components.postgres import PostgresPrimary, PostgresServer, StreamingReplica
+from devstack.components.postgres import PostgresPrimary, PostgresServer
 from devstack.components.redis import Redis
+from devstack.components.replica import StreamingReplica
 
 __all__ = [
     "Component",

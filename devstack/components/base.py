@@ -218,6 +218,7 @@ class Daemon(Component):
             log_path=self.log_path,
         )
         self.pid_path.write_text(f"{child.pid}\n")
+        account.own(self.pid_path)
         if not self._wait_ready(child):
             problem = (
                 f"exited with status {child.returncode} before it would {self.readiness}"
