@@ -104,18 +104,20 @@ def terminate_backends(context: FaultContext) -> str:
 def restart_redis(context: FaultContext) -> str:
     if context.stack is None:
         return "skipped: Redis is not the embedded stack's"
-    context.stack.stop("redis")
+    redis = context.stack.component("redis")
+    redis.down()
     time.sleep(context.hold_s)
-    context.stack.up()
+    redis.up()
     return f"Redis stopped for {context.hold_s} s (cache and broker contents lost)"
 
 
 def stop_replica(context: FaultContext) -> str:
     if context.stack is None:
         return "skipped: the replica is not the embedded stack's"
-    context.stack.stop("replica_1")
+    replica = context.stack.component("replica_1")
+    replica.down()
     time.sleep(context.hold_s)
-    context.stack.up()
+    replica.up()
     return f"replica stopped for {context.hold_s} s"
 
 

@@ -1,12 +1,16 @@
-"""Command line: ``python -m devstack up|down|status|env``."""
+"""Command line: ``python -m devstack up|down|status|logs|env``."""
 
 import argparse
 import json
 import shlex
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from devstack import config
+
+if TYPE_CHECKING:
+    from devstack.stack import Stack
 
 
 def _print_env() -> int:
@@ -47,13 +51,31 @@ def _print_status(status: dict[str, dict], as_json: bool) -> int:
     return 0 if all(info["running"] for info in wanted) else 3
 
 
-def main(argv: list[str] | None = None) -> int:
+def _groups(values: list[str] | None) -> list[str] | None:
+    """`--group a --group b,c` -> [a, b, c]; None when not given."""
+    if not values:
+        return None
+    return [name for value in values for name in value.split(",") if name]
+
+
+def _add_group_option(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument(
+        "--group",
+        action="append",
+        metavar="NAME",
+        help=f"only this group of components (repeatable; 'all' for every group; default "
+        f"{default})",
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
         description="Embedded Postgres primary + streaming replica + Redis for local work.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start (or reuse) the stack")
+    _add_group_option(up, "the default groups: core")
     up.add_argument(
         "--replica-delay-ms",
         type=int,
@@ -61,16 +83,38 @@ def main(argv: list[str] | None = None) -> int:
         help=f"replica apply delay (default {config.REPLICA_DELAY_MS}, STATELAB_REPLICA_DELAY_MS)",
     )
     down = commands.add_parser("down", help="stop every process of the stack")
-    down.add_argument("--purge", action="store_true", help="also delete the stack directory")
+    _add_group_option(down, "every group")
+    down.add_argument("--purge", action="store_true", help="also delete the stack's data")
     status = commands.add_parser("status", help="show what runs; exit 3 if something is down")
+    _add_group_option(status, "the default groups: core")
     status.add_argument("--json", action="store_true", help="machine-readable output")
+    logs = commands.add_parser("logs", help="print the end of one component's log")
+    logs.add_argument("component", help="e.g. primary, replica_1, redis")
+    logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (50)")
     commands.add_parser("env", help="print `export` lines for the embedded stack's URLs")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _up(stack: "Stack", groups: list[str] | None) -> int:
+    started = time.monotonic()
+    stack.up(groups)
+    elapsed = time.monotonic() - started
+    print(f"\nstack up in {elapsed:.1f}s  ({stack.base_dir})")
+    for component in stack.select(groups, with_dependencies=True):
+        if not component.given:
+            print(f"  {component.name:<11}{component.describe()}")
+    print(f"  {'logs':<11}{stack.log_dir}")
+    print(f"  {'URLs':<11}python -m devstack env")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "env":
         return _print_env()
 
-    from devstack.stack import StackError, default_stack
+    from devstack.errors import StackError
+    from devstack.stack import default_stack
 
     overrides = {}
     if args.command == "up" and args.replica_delay_ms is not None:
@@ -78,28 +122,14 @@ def main(argv: list[str] | None = None) -> int:
     stack = default_stack(**overrides)
     try:
         if args.command == "up":
-            started = time.monotonic()
-            stack.up()
-            elapsed = time.monotonic() - started
-            print(f"\nstack up in {elapsed:.1f}s  ({stack.base_dir})")
-            if not stack.postgres_given:
-                print(
-                    f"  primary    {config.HOST}:{stack.pg_port}  "
-                    f"databases: {', '.join(config.database_names(stack.shard_count).values())}"
-                )
-                print(
-                    f"  replica_1  {config.HOST}:{stack.replica_port}  "
-                    f"apply delay {stack.replica_delay_ms} ms"
-                )
-            if not stack.redis_given:
-                print(f"  redis      {config.HOST}:{stack.redis_port}")
-            print(f"  logs       {stack.log_dir}")
-            print("  URLs       python -m devstack env")
-            return 0
+            return _up(stack, _groups(args.group))
         if args.command == "down":
-            stack.down(purge=args.purge)
+            stack.down(_groups(args.group), purge=args.purge)
             return 0
-        return _print_status(stack.status(), args.json)
+        if args.command == "logs":
+            print(stack.component(args.component).logs(args.lines))
+            return 0
+        return _print_status(stack.status(_groups(args.group)), args.json)
     except StackError as exc:
         print(f"devstack: {exc}", file=sys.stderr)
         return 1

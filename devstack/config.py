@@ -5,6 +5,7 @@ Django settings import it.
 """
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,22 @@ REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 55433)
 REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 56379)
 SHARD_COUNT: int = max(4, _int_env("STATELAB_SHARDS", 4))
 REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    """What the stack's groups are built from: where it lives, its ports, its knobs.
+
+    Defaults come from the STATELAB_* variables; a new group adds its own fields here.
+    """
+
+    base_dir: Path = STACK_DIR
+    pg_port: int = PG_PORT
+    replica_port: int = REPLICA_PORT
+    redis_port: int = REDIS_PORT
+    shard_count: int = SHARD_COUNT
+    replica_delay_ms: int = REPLICA_DELAY_MS
+
 
 PG_USER = "statelab"
 PG_PASSWORD = "statelab"  # noqa: S105 - dev-only credentials of a cluster bound to 127.0.0.1

@@ -236,7 +236,7 @@ def run_pgbench(baseline: PgbenchBaseline, duration_s: int, work_dir: Path) -> d
     from django.conf import settings
     from django.db import connections
 
-    from devstack.stack import postgres_bin_dir
+    from devstack.binaries import postgres_bin_dir
 
     database = settings.DATABASES[baseline.alias]
     if baseline.setup:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from devstack.stack import redis_server_path
+from devstack.binaries import redis_server_path
 
 
 def free_port() -> int:

@@ -206,15 +206,15 @@ def replica_stopped():
     again and caught up."""
     if devstack_config.postgres_given():
         pytest.skip("Postgres is given by DATABASE_URL: its replica is not this project's to stop")
-    stack = default_stack()
-    stack.stop(REPLICA)
+    replica = default_stack().component(REPLICA)
+    replica.down()
     connections[REPLICA].close()
     replica_pool.reset()
     try:
         yield
     finally:
         connections[REPLICA].close()
-        stack.up()
+        replica.up()
         replicas_caught_up(timeout_s=60)
 
 

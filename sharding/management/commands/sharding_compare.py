@@ -166,7 +166,7 @@ PGBENCH_KEY = "pgbench:celebrity"
 
 
 def _pgbench(alias: str, clients: int, seconds: int, script: str, work: Path) -> dict:
-    from devstack.stack import postgres_bin_dir
+    from devstack.binaries import postgres_bin_dir
 
     database = settings.DATABASES[alias]
     path = work / f"{alias}-{uuid.uuid4().hex[:6]}.sql"

@@ -1,0 +1,19 @@
+"""The stack's components: each one server with up / down / status / logs.
+
+Generic bases: ``Component`` (the interface), ``Daemon`` (a long-running process with a pid
+file and a log), ``PostgresServer`` (a Postgres server on a port with given settings).
+"""
+
+from devstack.components.base import Component, Daemon
+from devstack.components.postgres import PostgresPrimary, PostgresServer
+from devstack.components.redis import Redis
+from devstack.components.replica import StreamingReplica
+
+__all__ = [
+    "Component",
+    "Daemon",
+    "PostgresPrimary",
+    "PostgresServer",
+    "Redis",
+    "StreamingReplica",
+]

@@ -1,0 +1,65 @@
+"""Which components the stack has, by group.
+
+A group is a function that builds its components from the workspace and the StackConfig,
+registered with ``@group("name")``; ``python -m devstack up --group name`` starts it (and what
+its components depend on). Default groups start on a plain ``up``.
+
+Adding a component: one class in devstack/components/, a subclass of
+- ``Daemon`` for a program that stays in the foreground (etcd, Patroni, a TCP proxy): give
+  ``binary`` and ``command()``, and ``ready()`` when "the port accepts connections" is not
+  enough; pid file, log, account, port check, start timeout and SIGTERM-then-SIGKILL come with
+  it;
+- ``PostgresServer`` for a Postgres server on its own port: pass ``settings`` (e.g.
+  ``{"wal_level": "logical"}``) and ``databases``; override ``create`` / ``configure`` /
+  ``on_ready`` / ``status_details`` for more (as ``StreamingReplica`` does);
+- ``Component`` for anything else (``pid``, ``_up``, ``_down``).
+Set ``given_by`` (a URL variable meaning "provided elsewhere") and ``port_variable`` where they
+apply, and ``depends_on`` (names) when it needs another component running first. Then build it
+in a group function below (new ports: new StackConfig fields read from STATELAB_* variables).
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from devstack.components import Component, PostgresPrimary, Redis, StreamingReplica
+from devstack.config import StackConfig
+from devstack.workspace import Workspace
+
+GroupBuilder = Callable[[Workspace, StackConfig], list[Component]]
+
+
+@dataclass(frozen=True)
+class Group:
+    name: str
+    build: GroupBuilder
+    default: bool
+
+
+GROUPS: dict[str, Group] = {}
+
+
+def group(name: str, *, default: bool = False) -> Callable[[GroupBuilder], GroupBuilder]:
+    """Register a group builder under `name`; `default` groups start on a plain `up`."""
+
+    def register(build: GroupBuilder) -> GroupBuilder:
+        if name in GROUPS:
+            raise ValueError(f"group {name!r} is registered twice")
+        GROUPS[name] = Group(name, build, default)
+        return build
+
+    return register
+
+
+@group("core", default=True)
+def core(workspace: Workspace, config: StackConfig) -> list[Component]:
+    """What the service needs: the primary, one streaming replica, Redis."""
+    primary = PostgresPrimary(workspace, port=config.pg_port, shard_count=config.shard_count)
+    replica = StreamingReplica(
+        workspace,
+        name="replica_1",
+        port=config.replica_port,
+        primary=primary,
+        apply_delay_ms=config.replica_delay_ms,
+        port_variable="STATELAB_REPLICA_PORT",
+    )
+    return [primary, replica, Redis(workspace, port=config.redis_port)]

@@ -1,0 +1,145 @@
+"""Real processes in temp dirs on free ports; no Django database is involved.
+
+Stack directories are not under pytest's tmp_path: every new pytest session resets that tree
+to mode 0700, which would lock the unprivileged user out of a stack started as root.
+"""
+
+import shutil
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devstack import config
+from devstack.components import Daemon
+from devstack.config import StackConfig
+from devstack.stack import Stack
+from devstack.workspace import Workspace
+
+SERVE_FOREVER = """
+import socket, sys, time
+server = socket.create_server(("127.0.0.1", int(sys.argv[1])))
+while True:
+    time.sleep(1)
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    with ExitStack() as sockets:
+        bound = [sockets.enter_context(socket.socket()) for _ in range(count)]
+        for sock in bound:
+            sock.bind((config.HOST, 0))
+        return [sock.getsockname()[1] for sock in bound]
+
+
+def quiet(_line: str) -> None:
+    """An echo that prints nothing."""
+
+
+class Listener(Daemon):
+    """The smallest long-running program: a Python process that listens on its port."""
+
+    def __init__(self, workspace: Workspace, *, name: str, port: int, code: str = SERVE_FOREVER):
+        super().__init__(workspace, name=name, port=port)
+        self.code = code
+
+    @property
+    def binary(self) -> Path:
+        return Path(sys.executable)
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.code, str(self.port)]
+
+
+@contextmanager
+def scratch() -> Iterator[Path]:
+    """A fresh temp directory, deleted afterwards."""
+    directory = Path(tempfile.mkdtemp(prefix="statelab-devstack-test-"))
+    try:
+        yield directory
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch_dir() -> Iterator[Path]:
+    with scratch() as directory:
+        yield directory
+
+
+@pytest.fixture
+def workspace(scratch_dir: Path) -> Workspace:
+    return Workspace(scratch_dir / "stack", honor_given_urls=False, echo=quiet)
+
+
+@pytest.fixture
+def make_listener(workspace: Workspace) -> Iterator[Callable[..., Listener]]:
+    """Builds Listener components (on free ports) and stops them all after the test."""
+    made: list[Listener] = []
+
+    def make(name: str = "listener", code: str = SERVE_FOREVER, **attributes: Any) -> Listener:
+        component = Listener(workspace, name=name, port=free_ports(1)[0], code=code)
+        for attribute, value in attributes.items():
+            setattr(component, attribute, value)
+        made.append(component)
+        return component
+
+    yield make
+    for component in made:
+        component.down()
+
+
+@pytest.fixture(scope="package")
+def stack() -> Iterator[Stack]:
+    """The core group (primary, replica_1, redis) in a temp dir on free ports, shared by the
+    package's tests and purged at the end."""
+    pg_port, replica_port, redis_port = free_ports(3)
+    with scratch() as base_dir:
+        stack = Stack(
+            StackConfig(
+                base_dir=base_dir / "stack",
+                pg_port=pg_port,
+                replica_port=replica_port,
+                redis_port=redis_port,
+                replica_delay_ms=0,
+            ),
+            honor_given_urls=False,
+            echo=quiet,
+        )
+        try:
+            stack.up()
+            yield stack
+        finally:
+            stack.down(purge=True)
+
+
+@pytest.fixture
+def running(stack: Stack) -> Stack:
+    """The package's stack, (re)started: cheap when it runs, so test order does not matter."""
+    stack.up()
+    return stack
+
+
+CATCH_UP_TIMEOUT_S = 15
+
+
+def wait_replica_caught_up(stack: Stack, replica: str = "replica_1") -> None:
+    """Until the replica has replayed what the primary had written when this was called."""
+    with stack.component("primary").connect(autocommit=True) as primary:
+        (target,) = primary.execute("SELECT pg_current_wal_lsn()::text").fetchone()
+    deadline = time.monotonic() + CATCH_UP_TIMEOUT_S
+    with stack.component(replica).connect(autocommit=True) as conn:
+        while True:
+            (behind,) = conn.execute(
+                "SELECT pg_last_wal_replay_lsn() < %s::pg_lsn", (target,)
+            ).fetchone()
+            if not behind:
+                return
+            assert time.monotonic() < deadline, f"{replica} did not replay up to {target}"
+            time.sleep(0.05)
