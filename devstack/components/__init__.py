@@ -4,7 +4,8 @@ Generic bases: ``Component`` (the interface), ``Daemon`` (a long-running process
 file and a log), ``PostgresServer`` (a Postgres server on a port with given settings).
 """
 
-from devstack.components.base import Component, Daemon
+from devstack.components.base import Component, Daemon, PythonDaemon
+from devstack.components.linkproxy import LinkProxy
 from devstack.components.postgres import PostgresPrimary, PostgresServer
 from devstack.components.redis import Redis
 from devstack.components.replica import StreamingReplica
@@ -12,8 +13,10 @@ from devstack.components.replica import StreamingReplica
 __all__ = [
     "Component",
     "Daemon",
+    "LinkProxy",
     "PostgresPrimary",
     "PostgresServer",
+    "PythonDaemon",
     "Redis",
     "StreamingReplica",
 ]

@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 from abc import ABC, abstractmethod
 from contextlib import suppress
 from pathlib import Path
@@ -246,3 +247,17 @@ class Daemon(Component):
         )
         self.pid_path.unlink(missing_ok=True)
         self.echo(f"{self.name} stopped (pid {pid})")
+
+
+class PythonDaemon(Daemon):
+    """A Daemon that is a Python program run by this project's interpreter (the venv's, so its
+    packages are there). Under root the program runs as the stack's account, which is granted
+    a way to the interpreter the venv points at (for instance one under /root/.pyenv)."""
+
+    @property
+    def binary(self) -> Path:
+        return Path(sys.executable)
+
+    def _up(self) -> None:
+        self.workspace.account(Path(sys.executable).resolve().parent)
+        super()._up()
