@@ -17,21 +17,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from prometheus_client import Counter
 
 from core.redis import guarded_redis_call, is_unavailable, redis_key
-
-cache_requests_total = Counter(
-    "statelab_profile_cache_total", "Profile cache lookups by result", ["result"]
-)
-cache_fence_rejections_total = Counter(
-    "statelab_profile_cache_fence_rejections_total",
-    "Cache sets refused because the cache already held a newer version",
-    ["source"],
-)
-cache_loads_total = Counter(
-    "statelab_profile_cache_loads_total", "Database loads made to fill a cache miss"
-)
+from profiles.metrics import cache_fence_rejections_total
 
 # Returns 1 when stored, 0 when the same version is already there, -1 when a newer one is.
 _FENCED_SET = """

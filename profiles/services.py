@@ -9,48 +9,22 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
-from prometheus_client import Counter
 
-from core.consistency import consistency_current, write_position
-from core.errors import DomainError
+from consistency.context import consistency_current
+from consistency.replicas import write_position
 from profiles.cache import CacheUnavailable, profile_cache_set
+from profiles.domain import (
+    EDITABLE_FIELDS,
+    PROFILE_CHANGE_RECORD_TASK,
+    ProfileNotFound,
+    profile_data,
+    profile_key,
+)
+from profiles.metrics import profile_writes_total
 from profiles.models import Profile, ProfileChange
+from profiles.selectors import profile_read
 
 logger = logging.getLogger(__name__)
-
-EDITABLE_FIELDS = ("display_name", "bio", "location", "avatar_url")
-
-profile_writes_total = Counter("statelab_profile_writes_total", "Profile writes committed")
-
-
-class ProfileNotFound(DomainError):
-    code = "profile_not_found"
-    status = 404
-    title = "Profile not found"
-
-
-class ProfileNotOwner(DomainError):
-    code = "profile_not_owner"
-    status = 403
-    title = "Only the owner can change a profile"
-
-
-def profile_key(user_id: int) -> str:
-    """The object key under which sessions track their writes and reads of a profile."""
-    return f"profile:{user_id}"
-
-
-def profile_data(profile: Profile) -> dict[str, Any]:
-    """The profile as the API and the cache hold it."""
-    return {
-        "user_id": profile.user_id,
-        "display_name": profile.display_name,
-        "bio": profile.bio,
-        "location": profile.location,
-        "avatar_url": profile.avatar_url,
-        "version": profile.version,
-        "updated_at": profile.updated_at.isoformat(),
-    }
 
 
 def profile_ensure(*, user_id: int) -> Profile:
@@ -83,7 +57,7 @@ def profile_update(*, user_id: int, changes: dict[str, Any], actor_id: int) -> P
 
 
 def _after_commit(profile: Profile) -> None:
-    from profiles.tasks import profile_change_record_task
+    from config.celery import app
 
     profile_writes_total.inc()
     context = consistency_current()
@@ -96,7 +70,7 @@ def _after_commit(profile: Profile) -> None:
     if not settings.PROFILES_CHANGE_FEED_ENABLED:
         return
     try:
-        profile_change_record_task.delay(profile.user_id)
+        app.send_task(PROFILE_CHANGE_RECORD_TASK, args=[profile.user_id])
     except BrokerError:
         logger.warning("change feed task for profile %s not sent: broker down", profile.pk)
 
@@ -106,8 +80,6 @@ def profile_change_record(*, user_id: int) -> ProfileChange | None:
 
     It reads through the consistency router with the positions its publisher sent, so it
     reads a replica only when that replica has the write that sent the task."""
-    from profiles.selectors import profile_read
-
     try:
         read = profile_read(user_id=user_id, use_cache=False)
     except ProfileNotFound:

@@ -12,9 +12,9 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
-from core.consistency import replica_pool
+from consistency.pool import replica_pool
+from consistency.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
 from core.redis import redis_breaker_reset, redis_client, redis_key
-from core.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
 
 ROUTED_DATABASES = ["default", *settings.REPLICA_ALIASES]
 

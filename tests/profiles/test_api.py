@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from core.consistency import SESSION_KEY
+from consistency.store import SESSION_KEY
 from profiles.cache import profile_cache_get
 from profiles.models import Profile
 from tests.factories import StaffFactory

@@ -9,17 +9,13 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from core.consistency import consistency_context
+from consistency.context import consistency_context
 from core.redis import guarded_redis_call, is_unavailable, redis_breaker_reset, redis_client
-from profiles.cache import (
-    cache_fence_rejections_total,
-    cache_loads_total,
-    profile_cache_get,
-    profile_cache_key,
-    profile_cache_set,
-)
+from profiles.cache import profile_cache_get, profile_cache_key, profile_cache_set
+from profiles.domain import profile_data
+from profiles.metrics import cache_fence_rejections_total, cache_loads_total
 from profiles.selectors import profile_read
-from profiles.services import profile_data, profile_update
+from profiles.services import profile_update
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up, run_in_threads
 from tests.profiles.factories import ProfileUserFactory, profile_of, token_client
 from tests.servers import disposable_redis

@@ -13,18 +13,13 @@ from django.db import connections
 from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
-from core.consistency import (
-    EVENTUAL,
-    SESSION,
-    STRONG,
-    SessionState,
-    TokenStore,
-    consistency_context,
-    pin_to_primary,
-    read_decision,
-    replica_pool,
-)
-from core.replicas import primary_wal_lsn, wait_for_replay
+from consistency.context import consistency_context, pin_to_primary
+from consistency.levels import EVENTUAL, SESSION, STRONG
+from consistency.pool import replica_pool
+from consistency.replicas import primary_wal_lsn, wait_for_replay
+from consistency.routing import read_decision
+from consistency.state import SessionState
+from consistency.store import TokenStore
 from devstack import config as devstack_config
 from devstack.stack import default_stack
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up
