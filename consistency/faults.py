@@ -1,20 +1,35 @@
-"""The fault switch the app honours: the replicas' apply delay."""
+"""The fault switch the app honours: the replicas' apply delay.
+
+Its effect lives in the replicas, not in the stored value: a replica restarted by its stack
+starts with the stack's configured delay. So the switch reports the delay the replicas really
+have (``read_in_force``) and every set applies it, even when the stored value already matches.
+"""
 
 from __future__ import annotations
 
-from consistency.replicas import replica_aliases, set_replica_apply_delay
-from core.faults import FaultSpec, fault_register, faults_get
+from django.db import DatabaseError, connections
+
+from consistency.replicas import replica_aliases, replica_apply_delay_ms, set_replica_apply_delay
+from core.faults import FaultSpec, fault_register
 
 REPLICA_DELAY_SWITCH = "replica_delay_ms"
 
 
 def replica_delay_apply(delay_ms: int) -> None:
-    """Set every replica's ``recovery_min_apply_delay`` on the running standbys, when the
-    switch changes (a PUT of all switches leaves an unchanged delay, and the replicas, alone)."""
-    if faults_get(fresh=True).get(REPLICA_DELAY_SWITCH) == delay_ms:
-        return
+    """Set every replica's ``recovery_min_apply_delay`` on the running standbys."""
     for alias in replica_aliases():
         set_replica_apply_delay(alias, delay_ms)
+
+
+def replica_delay_in_force() -> int | None:
+    """The largest delay a reachable replica has in force; None when none answers."""
+    delays = []
+    for alias in replica_aliases():
+        try:
+            delays.append(replica_apply_delay_ms(alias))
+        except DatabaseError:
+            connections[alias].close()
+    return max(delays, default=None)
 
 
 def fault_switches_register() -> None:
@@ -24,8 +39,10 @@ def fault_switches_register() -> None:
             kind="milliseconds",
             default=0,
             description="Replicas' apply delay (recovery_min_apply_delay), applied to the "
-            "running standbys: makes replication lag, and eventual reads' staleness, visible.",
+            "running standbys: makes replication lag, and eventual reads' staleness, visible. "
+            "Reports the delay the replicas have in force.",
             max_value=60_000,
             apply=replica_delay_apply,
+            read_in_force=replica_delay_in_force,
         )
     )

@@ -162,5 +162,14 @@ def set_replica_apply_delay(alias: str, delay_ms: int) -> None:
     time.sleep(RELOAD_SETTLE_S)
 
 
+def replica_apply_delay_ms(alias: str) -> int:
+    """The ``recovery_min_apply_delay`` a running standby has in force, in milliseconds."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'"
+        )
+        return cursor.fetchone()[0]
+
+
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
