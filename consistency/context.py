@@ -13,13 +13,27 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from consistency.levels import LEVELS, SESSION, requested_level
+from django.db import DatabaseError, transaction
+
+from consistency.faults import POSITION_SAVE_FAILURE_SWITCH
+from consistency.levels import LEVELS, PRIMARY, SESSION, requested_level
+from consistency.metrics import position_saves_failed_total
+from consistency.replicas import write_position
 from consistency.state import SessionState
-from consistency.store import StateStore, TokenStore, store_for_request
+from consistency.store import PositionStore, store_for_request
+from core.faults import fault_roll
+
+logger = logging.getLogger(__name__)
+
+
+class PositionSaveFailed(DatabaseError):
+    """A write's WAL position was not saved (raised by the fault switch, as a real failure)."""
 
 
 @dataclass
@@ -28,43 +42,54 @@ class ConsistencyContext:
     read, and the response headers contributed while it ran."""
 
     level: str = SESSION
-    store: StateStore | None = None
+    store: PositionStore | None = None
     state: SessionState | None = None
     state_loaded: bool = False
     served_by: str | None = None
     last_reason: str = ""
-    wrote: bool = False
     unread_state: SessionState | None = None
     response_headers: dict[str, str] = field(default_factory=dict)
 
-    def session_state(self, *, through_breaker: bool = False) -> SessionState | None:
+    def session_state(self) -> SessionState | None:
         """The session's state, loaded on first use; None when its store is unavailable."""
-        if self.store is not None and (
-            not self.state_loaded or (self.state is None and through_breaker)
-        ):
-            self.state = self.store.load(through_breaker=through_breaker)
+        if self.store is not None and not self.state_loaded:
+            self.state = self.store.load()
             self.state_loaded = True
         return self.state
 
-    def session_state_with(self, *commands: tuple) -> tuple[SessionState | None, list | None]:
-        """The session's state plus the replies to Redis ``commands`` sent in the same round
-        trip when the state comes from Redis; replies are None when they were not sent."""
-        if not self.state_loaded and isinstance(self.store, TokenStore):
-            self.state, replies = self.store.load_with(*commands)
-            self.state_loaded = True
-            return self.state, replies
-        return self.session_state(), None
+    def note_write(self, key: str, version: int) -> None:
+        """Record this session's write of ``key``, which made ``version``. Call it inside the
+        write's transaction on the primary.
 
-    def note_write(self, key: str, lsn: int, version: int) -> None:
-        """Record this session's write. If the stored positions cannot be read, the write's
-        own is still saved by ``flush`` (the save merges: positions only rise), while reads in
-        this request keep treating the state as unavailable (primary only)."""
-        self.wrote = True
-        state = self.session_state(through_breaker=True)
+        The version floor is saved in that transaction: it commits with the write or not at
+        all, so no write is acknowledged without it (an error here fails the write). The WAL
+        position is saved right after the commit; if that save fails, the floor still keeps
+        read-your-writes (a cached or replica answer older than the floor is not served: it
+        is read again on the primary), only routing loses its precision for this write.
+        If the stored positions cannot be read, the write's own are still saved, while reads
+        in this request keep treating the state as unavailable (primary only)."""
+        state = self.session_state()
         if state is None:
             state = self.unread_state = self.unread_state or SessionState()
-        state.raise_write(key, lsn)
         state.raise_seen(key, version)
+        if self.store is not None:
+            self.store.save_seen(key, version)
+            state.raised_seen.discard(key)
+        transaction.on_commit(partial(self._write_position_save, key, state), using=PRIMARY)
+
+    def _write_position_save(self, key: str, state: SessionState) -> None:
+        try:
+            if fault_roll(POSITION_SAVE_FAILURE_SWITCH):
+                raise PositionSaveFailed("fault switch " + POSITION_SAVE_FAILURE_SWITCH)
+            store = self.store
+            lsn = write_position() if store is None else store.save_write_position(key)
+        except DatabaseError as error:
+            position_saves_failed_total.inc()
+            logger.warning("write position of %s not saved (its version floor is): %s", key, error)
+            return
+        state.raise_write(key, lsn)
+        if self.store is not None:
+            state.raised_writes.discard(key)
 
     def note_seen(self, key: str, version: int) -> None:
         state = self.session_state()
@@ -77,11 +102,17 @@ class ConsistencyContext:
             self.state.forget_write(key, replayed_by_all)
 
     def flush(self) -> None:
+        """Save what this request's reads raised (versions seen) or forgot. Best effort: a
+        failure is logged and counted, the answer is already made."""
         if self.store is None:
             return
         for state in (self.state, self.unread_state):
             if state is not None and state.has_changes():
-                self.store.save(state, through_breaker=self.wrote)
+                try:
+                    self.store.save(state)
+                except DatabaseError as error:
+                    position_saves_failed_total.inc()
+                    logger.warning("positions of a session not saved: %s", error)
                 state.changes_saved()
 
 
@@ -97,7 +128,7 @@ def consistency_current() -> ConsistencyContext | None:
 
 @contextlib.contextmanager
 def consistency_context(
-    level: str = SESSION, *, store: StateStore | None = None, state: SessionState | None = None
+    level: str = SESSION, *, store: PositionStore | None = None, state: SessionState | None = None
 ) -> Iterator[ConsistencyContext]:
     """Run a block (a request, a task, a test) under one consistency context."""
     if level not in LEVELS:
@@ -153,8 +184,8 @@ def response_header_set(name: str, value: str) -> None:
 
 
 def consistency_bind_request(request: Any) -> None:
-    """Attach the caller's position store to the current context: the token's server-side
-    record for token clients, the Django session for session-authenticated callers."""
+    """Attach the caller's position store to the current context: its token's positions for
+    token clients, its browser session's for session-authenticated callers."""
     context = _context.get()
     if context is None or context.store is not None:
         return

@@ -1,8 +1,13 @@
-"""The fault switch the app honours: the replicas' apply delay.
+"""The fault switches the app honours.
 
-Its effect lives in the replicas, not in the stored value: a replica restarted by its stack
-starts with the stack's configured delay. So the switch reports the delay the replicas really
-have (``read_in_force``) and every set applies it, even when the stored value already matches.
+``replica_delay_ms``: the replicas' apply delay. Its effect lives in the replicas, not in the
+stored value: a replica restarted by its stack starts with the stack's configured delay. So
+the switch reports the delay the replicas really have (``read_in_force``) and every set
+applies it, even when the stored value already matches.
+
+``consistency_position_save_failure_rate``: the share of writes whose WAL position is not
+saved after their commit (as if the save failed); their version floor, saved in the write's
+transaction, must keep read-your-writes on its own.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from consistency.replicas import replica_aliases, replica_apply_delay_ms, set_re
 from core.faults import FaultSpec, fault_register
 
 REPLICA_DELAY_SWITCH = "replica_delay_ms"
+POSITION_SAVE_FAILURE_SWITCH = "consistency_position_save_failure_rate"
 
 
 def replica_delay_apply(delay_ms: int) -> None:
@@ -44,5 +50,14 @@ def fault_switches_register() -> None:
             max_value=60_000,
             apply=replica_delay_apply,
             read_in_force=replica_delay_in_force,
+        )
+    )
+    fault_register(
+        FaultSpec(
+            name=POSITION_SAVE_FAILURE_SWITCH,
+            kind="probability",
+            default=0.0,
+            description="Share of writes whose WAL position is lost after the commit; their "
+            "version floor, saved in the write's transaction, keeps read-your-writes.",
         )
     )

@@ -1,12 +1,20 @@
-"""The app's scrape-time collectors: replica lag as probed, rotation as routing sees it."""
+"""The app's metrics: lost position saves, and the scrape-time collectors (replica lag as
+probed, rotation as routing sees it)."""
 
 from __future__ import annotations
 
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from consistency.pool import replica_pool
 from consistency.replicas import replica_positions
+
+position_saves_failed_total = Counter(
+    "statelab_consistency_position_saves_failed_total",
+    "Session positions not saved: a write's WAL position after its commit (its version floor "
+    "was saved with the write), or the versions a request's reads saw",
+)
 
 
 class ReplicaLagCollector(Collector):

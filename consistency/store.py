@@ -1,136 +1,201 @@
-"""Where a session's positions live between its requests.
+"""Where a session's positions live between its requests: Postgres, on the primary.
 
-A browser session keeps them in its Django session; a token client's are kept server-side in
-Redis under a digest of its token. The client never sends a position, so it cannot forge one
-(it can only lose it by dropping its token).
+A token client's positions are kept under a digest of its token, a browser session's under a
+digest of its session key (no secret is copied into the table), one row per object
+(``consistency.models.SessionPosition``). The client never sends a position, so it cannot
+forge one.
+
+Why Postgres, next to the token, rather than Redis: a position lost while its write is
+acknowledged breaks read-your-writes, and Redis can lose one (a save that times out in a
+blip, a restart without persistence). Here a write's version floor is saved in the write's
+own transaction, so it commits with the write or not at all; its WAL position right after
+the commit. The token authentication reads a token's positions in the query that
+authenticates it (``consistency.authentication``), so they cost no round trip of their own.
+
+Every save raises values only (``GREATEST``) and only for the objects this request changed,
+so concurrent requests of one session (two browser tabs, two threads of one token) merge
+their positions; none can erase another's.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
 from typing import Any
 
-import redis
-from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db import DatabaseError, connections
+from django.db.models import F
+from django.db.models.functions import JSONObject
+from django.utils import timezone
 
+from consistency.levels import PRIMARY
+from consistency.models import SessionPosition
 from consistency.state import MAX_TRACKED_OBJECTS, SessionState
-from core.redis import guarded_redis_call, is_unavailable, redis_key
 
-SESSION_KEY = "statelab_consistency"
+logger = logging.getLogger(__name__)
 
+# Rows holding only a seen version kept per session: beyond, the oldest are dropped. (Rows with
+# a write position are not: they lose it once every replica has replayed the write.)
+MAX_STORED_OBJECTS = 4 * MAX_TRACKED_OBJECTS
 
-class StateStore:
-    """Where a session's positions live. ``through_breaker``: a write's own positions are
-    read and saved even while this process's Redis circuit breaker is open (see
-    ``core.redis.guarded_redis_call``)."""
-
-    def load(self, *, through_breaker: bool = False) -> SessionState | None:
-        raise NotImplementedError
-
-    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
-        raise NotImplementedError
-
-
-class DjangoSessionStore(StateStore):
-    """Browser sessions: the positions live in the (server-side) Django session."""
-
-    def __init__(self, session: Any) -> None:
-        self.session = session
-
-    def load(self, *, through_breaker: bool = False) -> SessionState:
-        return SessionState.from_json(self.session.get(SESSION_KEY))
-
-    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
-        self.session[SESSION_KEY] = state.as_json()
-
-
-_LSN_WIDTH = 16  # fixed-width hex: Lua compares the strings in LSN order, without floats
-
-# KEYS[1]: the hash. ARGV: ttl, max fields, then triples (kind, object key, value): kind "w"
-# raises a write position, "s" a seen version, "f" forgets a write replayed everywhere.
-_STATE_MERGE = """
-for i = 3, #ARGV, 3 do
-  local kind, field, value = ARGV[i], ARGV[i] .. ':' .. ARGV[i + 1], ARGV[i + 2]
-  local current = redis.call('HGET', KEYS[1], kind == 'f' and 'w:' .. ARGV[i + 1] or field)
-  if kind == 'w' then
-    if not current or current < value then redis.call('HSET', KEYS[1], field, value) end
-  elseif kind == 's' then
-    if not current or tonumber(current) < tonumber(value) then
-      redis.call('HSET', KEYS[1], field, value)
-    end
-  elseif current and current <= value then
-    redis.call('HDEL', KEYS[1], 'w:' .. ARGV[i + 1])
-  end
-end
-local excess = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[2])
-if excess > 0 then
-  for _, name in ipairs(redis.call('HRANDFIELD', KEYS[1], excess)) do
-    if string.sub(name, 1, 2) == 's:' then redis.call('HDEL', KEYS[1], name) end
-  end
-end
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-return 1
-"""
+_TABLE = SessionPosition._meta.db_table
+_MERGE = f"""
+INSERT INTO {_TABLE} AS p (owner, object_key, write_lsn, seen_version, updated_at)
+SELECT %s, object_key, write_lsn, seen_version, now()
+FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS c(object_key, write_lsn, seen_version)
+ORDER BY object_key
+ON CONFLICT (owner, object_key) DO UPDATE SET
+  write_lsn = GREATEST(p.write_lsn, EXCLUDED.write_lsn),
+  seen_version = GREATEST(p.seen_version, EXCLUDED.seen_version),
+  updated_at = EXCLUDED.updated_at
+"""  # noqa: S608 - the table name is the model's, never input
+# The write's WAL position, read and saved in one statement after the write's commit: read
+# after that commit, the insert position is at or past the commit record.
+_WRITE_POSITION = f"""
+INSERT INTO {_TABLE} AS p (owner, object_key, write_lsn, seen_version, updated_at)
+VALUES (%s, %s, pg_current_wal_insert_lsn() - '0/0'::pg_lsn, 0, now())
+ON CONFLICT (owner, object_key) DO UPDATE SET
+  write_lsn = GREATEST(p.write_lsn, EXCLUDED.write_lsn), updated_at = EXCLUDED.updated_at
+RETURNING write_lsn
+"""  # noqa: S608
+_FORGET = f"""
+UPDATE {_TABLE} AS p SET write_lsn = 0
+FROM unnest(%s::text[], %s::bigint[]) AS f(object_key, replayed)
+WHERE p.owner = %s AND p.object_key = f.object_key AND p.write_lsn <= f.replayed
+"""  # noqa: S608
+_PRUNE = f"""
+DELETE FROM {_TABLE} WHERE id IN (
+  SELECT id FROM {_TABLE} WHERE owner = %s AND write_lsn = 0
+  ORDER BY updated_at DESC, id DESC OFFSET %s
+)
+"""  # noqa: S608
 
 
-class TokenStore(StateStore):
-    """Token clients: the positions live in Redis (a hash under a digest of the token).
-
-    Concurrent requests of one token each save only what they changed, merged by a script in
-    which positions and versions only rise, so a slow read cannot erase a write's position."""
-
-    def __init__(self, token_key: str) -> None:
-        digest = hashlib.sha256(token_key.encode()).hexdigest()[:40]
-        self.key = redis_key("consistency", "token", "v2", digest)
-
-    def load(self, *, through_breaker: bool = False) -> SessionState | None:
-        return self.load_with(through_breaker=through_breaker)[0]
-
-    def load_with(
-        self, *commands: tuple, through_breaker: bool = False
-    ) -> tuple[SessionState | None, list | None]:
-        """Load the state and run ``commands`` in the same round trip (a pipeline)."""
-
-        def run(client: redis.Redis) -> list:
-            pipeline = client.pipeline(transaction=False)
-            pipeline.hgetall(self.key)
-            for command in commands:
-                pipeline.execute_command(*command)
-            return pipeline.execute()
-
-        replies = guarded_redis_call("state_load", run, through_breaker=through_breaker)
-        if is_unavailable(replies):
-            return None, None
-        fields, *extra = replies
-        state = SessionState()
-        for name, value in fields.items():
-            kind, _, key = name.decode().partition(":")
-            if kind == "w":
-                state.writes[key] = int(value, 16)
-            elif kind == "s":
-                state.seen[key] = int(value)
-        return state, extra
-
-    def save(self, state: SessionState, *, through_breaker: bool = False) -> None:
-        arguments: list[Any] = [settings.CONSISTENCY_TOKEN_STATE_TTL_S, 4 * MAX_TRACKED_OBJECTS]
-        for key in state.raised_writes:
-            arguments += ["w", key, f"{state.writes[key]:0{_LSN_WIDTH}x}"]
-        for key in state.raised_seen:
-            arguments += ["s", key, state.seen[key]]
-        for key, replayed in state.forgotten.items():
-            arguments += ["f", key, f"{replayed:0{_LSN_WIDTH}x}"]
-        guarded_redis_call(
-            "state_save",
-            lambda client: client.eval(_STATE_MERGE, 1, self.key, *arguments),
-            through_breaker=through_breaker,
-        )
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()[:40]
 
 
-def store_for_request(request: Any) -> StateStore | None:
-    """The caller's position store: its token's server-side record for token clients, its
-    Django session for session-authenticated callers, None without either."""
-    token_key = getattr(getattr(request, "auth", None), "key", None)
+def token_owner(token_key: str) -> str:
+    return "t:" + _digest(token_key)
+
+
+def session_owner(session_key: str) -> str:
+    return "s:" + _digest(session_key)
+
+
+def positions_subquery(owner: str) -> ArraySubquery:
+    """An expression for a query's select list: ``owner``'s rows as a list of
+    ``{"k", "w", "s"}`` (``state_from_rows`` reads it)."""
+    rows = (
+        SessionPosition.objects.filter(owner=owner)
+        .order_by("updated_at")
+        .values(json=JSONObject(k=F("object_key"), w=F("write_lsn"), s=F("seen_version")))
+    )
+    return ArraySubquery(rows)
+
+
+def state_from_rows(rows: Iterable[dict[str, Any]]) -> SessionState:
+    state = SessionState()
+    for row in rows:
+        if row["w"]:
+            state.writes[row["k"]] = int(row["w"])
+        if row["s"]:
+            state.seen[row["k"]] = int(row["s"])
+    return state
+
+
+class PositionStore:
+    """One session's positions (``owner``), on the primary. ``preloaded``: the rows already
+    read by the query that authenticated the caller."""
+
+    def __init__(self, owner: str, *, preloaded: list[dict[str, Any]] | None = None) -> None:
+        self.owner = owner
+        self._preloaded = preloaded
+        self._stored_objects = 0
+
+    @classmethod
+    def for_token(cls, token_key: str, *, preloaded: list[dict] | None = None) -> PositionStore:
+        return cls(token_owner(token_key), preloaded=preloaded)
+
+    @classmethod
+    def for_session(cls, session_key: str) -> PositionStore:
+        return cls(session_owner(session_key))
+
+    def load(self) -> SessionState | None:
+        """The positions; None when they cannot be read (then only the primary is safe)."""
+        rows = self._preloaded
+        self._preloaded = None
+        if rows is None:
+            try:
+                rows = list(
+                    SessionPosition.objects.using(PRIMARY)
+                    .filter(owner=self.owner)
+                    .order_by("updated_at")
+                    .values(k=F("object_key"), w=F("write_lsn"), s=F("seen_version"))
+                )
+            except DatabaseError as error:
+                connections[PRIMARY].close()
+                logger.warning("positions of %s not read: %s", self.owner[:10], error)
+                return None
+        self._stored_objects = len(rows)
+        return state_from_rows(rows)
+
+    def save(self, state: SessionState) -> None:
+        """Merge what ``state`` raised or forgot since it was loaded (or last saved)."""
+        changed = sorted(state.raised_writes | state.raised_seen)
+        with connections[PRIMARY].cursor() as cursor:
+            if changed:
+                cursor.execute(
+                    _MERGE,
+                    [
+                        self.owner,
+                        changed,
+                        [state.writes.get(key, 0) for key in changed],
+                        [state.seen.get(key, 0) for key in changed],
+                    ],
+                )
+            if state.forgotten:
+                keys = sorted(state.forgotten)
+                cursor.execute(_FORGET, [keys, [state.forgotten[key] for key in keys], self.owner])
+            if self._stored_objects + len(changed) > MAX_STORED_OBJECTS:
+                cursor.execute(_PRUNE, [self.owner, MAX_STORED_OBJECTS])
+                self._stored_objects = MAX_STORED_OBJECTS
+
+    def save_seen(self, key: str, version: int) -> None:
+        """Raise the version floor of ``key`` now: inside a write's transaction, it commits
+        with the write or not at all. Errors propagate (the write must fail with them)."""
+        with connections[PRIMARY].cursor() as cursor:
+            cursor.execute(_MERGE, [self.owner, [key], [0], [version]])
+
+    def save_write_position(self, key: str) -> int:
+        """Right after a write's commit: save the primary's WAL insert position (at or past
+        that commit) as the session's write position of ``key``; returns it."""
+        with connections[PRIMARY].cursor() as cursor:
+            cursor.execute(_WRITE_POSITION, [self.owner, key])
+            return int(cursor.fetchone()[0])
+
+
+def store_for_request(request: Any) -> PositionStore | None:
+    """The caller's position store: its token's for token clients (with the rows its
+    authentication already read, if any), its browser session's for session-authenticated
+    callers, None without either."""
+    auth = getattr(request, "auth", None)
+    token_key = getattr(auth, "key", None)
     if isinstance(token_key, str) and token_key:
-        return TokenStore(token_key)
+        return PositionStore.for_token(
+            token_key, preloaded=getattr(auth, "consistency_positions", None)
+        )
     session = getattr(request, "session", None)
-    return DjangoSessionStore(session) if session is not None else None
+    session_key = getattr(session, "session_key", None)
+    return PositionStore.for_session(session_key) if session_key else None
+
+
+def positions_purge(*, older_than_s: float) -> int:
+    """Delete positions not raised for ``older_than_s`` (every replica replayed their writes
+    long ago); returns how many rows went."""
+    cutoff = timezone.now() - timedelta(seconds=older_than_s)
+    deleted, _ = SessionPosition.objects.using(PRIMARY).filter(updated_at__lt=cutoff).delete()
+    return deleted

@@ -4,7 +4,9 @@ Each profile is one Redis hash ``{v: version, d: json}``. Every set goes through
 compare-and-set that refuses a version lower than the stored one, so neither a slow writer nor
 a slow reader filling a miss can put an older profile over a newer one. A miss is loaded by
 the one caller that gets the key's lease (``SET NX PX``); the others wait briefly for the
-fill. The TTL is a safety net for a write whose cache update was lost (Redis down at the time).
+fill. The TTL is a safety net for a write whose cache update was lost (Redis down at the time);
+until it expires, the writing session is not served the older entry: its version floor, saved
+in the write's transaction, is higher.
 Redis down or slow: callers get ``CacheUnavailable`` and read the database.
 """
 

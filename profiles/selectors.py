@@ -24,9 +24,7 @@ from consistency.levels import EVENTUAL, PRIMARY, SESSION, STRONG
 from consistency.pool import replica_pool
 from profiles.cache import (
     CacheUnavailable,
-    profile_cache_command,
     profile_cache_get,
-    profile_cache_parse,
     profile_cache_set,
     profile_cache_wait,
     profile_lease_acquire,
@@ -57,15 +55,12 @@ def profile_read(*, user_id: int, use_cache: bool = True) -> ProfileRead:
     level = context.level if context is not None else STRONG
     use_cache = use_cache and level != STRONG
     key = profile_key(user_id)
-    floor, prefetched = 0, None
+    floor = 0
     if level == SESSION and context is not None:
-        # A token session's state and the cached profile come in one Redis round trip.
-        commands = (profile_cache_command(user_id),) if use_cache else ()
-        state, replies = context.session_state_with(*commands)
+        state = context.session_state()
         floor = state.version_floor(key) if state is not None else 0
-        prefetched = replies[0] if replies else None
     if use_cache:
-        read = _cached_read(user_id, key, floor, level, prefetched)
+        read = _cached_read(user_id, key, floor, level)
     else:
         read = _database_read(user_id, key, floor, cache=BYPASS, lease=None)
     cache_requests_total.labels(result=read.cache).inc()
@@ -76,14 +71,9 @@ def profile_read(*, user_id: int, use_cache: bool = True) -> ProfileRead:
     return read
 
 
-def _cached_read(
-    user_id: int, key: str, floor: int, level: str, prefetched: list | None
-) -> ProfileRead:
+def _cached_read(user_id: int, key: str, floor: int, level: str) -> ProfileRead:
     try:
-        if prefetched is not None:
-            cached = profile_cache_parse(prefetched)
-        else:
-            cached = profile_cache_get(user_id=user_id)
+        cached = profile_cache_get(user_id=user_id)
         if cached is not None:
             if level == EVENTUAL or cached.version >= floor:
                 reads_total.labels(target="cache", reason=level).inc()

@@ -1,5 +1,6 @@
-"""Profile writes: one transaction on the primary, then (after commit) the session's write
-position, the fenced write-through to the cache and the change-feed task."""
+"""Profile writes: one transaction on the primary (with the session's version floor), then
+(after commit) the session's write position, the fenced write-through to the cache and the
+change-feed task."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
 
 from consistency.context import consistency_current
-from consistency.replicas import write_position
 from profiles.cache import CacheUnavailable, profile_cache_set
 from profiles.domain import (
     EDITABLE_FIELDS,
@@ -35,10 +35,12 @@ def profile_ensure(*, user_id: int) -> Profile:
 def profile_update(*, user_id: int, changes: dict[str, Any], actor_id: int) -> Profile:
     """Apply validated ``changes`` by ``actor_id`` (the owner, or staff through the admin).
 
-    After the commit: the caller's session records the WAL position of this write (so its
-    next read of the profile is never stale), the cache gets the new version through the
-    version fence, and the change-feed task is sent carrying that position. Run inside an
-    outer transaction (the admin's), all three wait for the outer commit.
+    In the write's transaction the caller's session records the new version as its floor for
+    the profile (saved with the write: a read of it by this session is never older). After
+    the commit: the session's WAL position of this write (so the read can go to a replica
+    that has it), the cache gets the new version through the version fence, and the
+    change-feed task is sent carrying that position. Run inside an outer transaction (the
+    admin's), all of it waits for the outer commit.
     """
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
@@ -52,6 +54,9 @@ def profile_update(*, user_id: int, changes: dict[str, Any], actor_id: int) -> P
             setattr(profile, name, value)
         profile.version += 1
         profile.save()
+        context = consistency_current()
+        if context is not None:
+            context.note_write(profile_key(profile.user_id), profile.version)
         transaction.on_commit(lambda: _after_commit(profile), using="default")
     return profile
 
@@ -60,12 +65,11 @@ def _after_commit(profile: Profile) -> None:
     from config.celery import app
 
     profile_writes_total.inc()
-    context = consistency_current()
-    if context is not None:
-        context.note_write(profile_key(profile.user_id), write_position(), profile.version)
     try:
         profile_cache_set(data=profile_data(profile), source="write")
     except CacheUnavailable:
+        # The cache may keep the older version until its TTL: the writing session's version
+        # floor (saved with the write) refuses it; other sessions may read it, as eventual.
         logger.warning("profile %s v%s not written to the cache", profile.pk, profile.version)
     if not settings.PROFILES_CHANGE_FEED_ENABLED:
         return

@@ -177,7 +177,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.get_int("STATELAB_MAX_BODY_BYTES", 256 * 1024)
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, reading the token's consistency positions in its query.
+        "consistency.authentication.TokenWithPositionsAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -266,7 +267,13 @@ CONSISTENCY_POSITIONS_MAX_AGE_S = env.get_int("STATELAB_POSITIONS_MAX_AGE_MS", 1
 CONSISTENCY_HEALTH_MAX_AGE_S = env.get_int("STATELAB_REPLICA_HEALTH_MAX_AGE_MS", 250) / 1000
 CONSISTENCY_MAX_STALENESS_S = env.get_int("STATELAB_REPLICA_MAX_STALENESS_MS", 5000) / 1000
 CONSISTENCY_DOWN_RETRY_S = 1.0
-CONSISTENCY_TOKEN_STATE_TTL_S = 24 * 3600
+# Positions (consistency.models.SessionPosition) not raised for this long are purged.
+CONSISTENCY_POSITIONS_TTL_S = 24 * 3600
+CELERY_BEAT_SCHEDULE["consistency-positions-purge"] = {
+    "task": "consistency.positions_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 600},
+}
 
 # --- profiles: write-through cache --------------------------------------------------------------
 PROFILES_CACHE_TTL_S = env.get_int("STATELAB_PROFILES_CACHE_TTL_S", 300)

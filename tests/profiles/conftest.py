@@ -52,7 +52,7 @@ def replica_delay() -> Iterator[Callable[[int], None]]:
     applied: list[int] = []
 
     def apply(delay_ms: int) -> None:
-        assert delay_ms <= 2000, "the replica is shared: keep delays short"
+        assert delay_ms <= 3000, "the replica is shared: keep delays short"
         for alias in settings.REPLICA_ALIASES:
             set_replica_apply_delay(alias, delay_ms)
         applied.append(delay_ms)
