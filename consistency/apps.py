@@ -2,8 +2,8 @@ from django.apps import AppConfig
 
 
 class ConsistencyConfig(AppConfig):
-    """Registers what the app owns: the Celery receivers that carry positions into tasks, the
-    replica delay switch, the replica collectors, the replicas' readiness and the wiring check.
+    """Registers what the app owns: the Celery receivers that carry positions into tasks, its
+    fault switches, the replica collectors, the replicas' readiness and the wiring check.
     The middleware and the router cannot be registered by an app: settings list them, and the
     wiring check fails the start when they are missing or misplaced."""
 
