@@ -16,7 +16,8 @@ from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from core.redis import redis_breaker_reset
+from consistency.metrics import position_saves_failed_total
+from core.redis import redis_breaker_reset, redis_unavailable_total
 from profiles.cache import profile_lease_acquire
 from tests.factories import StaffFactory
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up, run_in_threads
@@ -51,6 +52,10 @@ def own_redis(settings, tmp_path) -> Iterator[Callable]:
         yield frozen
 
 
+def _cache_sets_failed() -> float:
+    return redis_unavailable_total.labels(operation="profile_set")._value.get()
+
+
 def _versions_read_back(client) -> list[int]:
     cached = client.get("/api/profiles/me/")
     uncached = client.get("/api/profiles/me/", **NO_CACHE)
@@ -63,11 +68,13 @@ def test_a_redis_blip_at_a_write_does_not_lose_read_your_writes(own_redis, repli
     client.get("/api/profiles/me/")
     assert client.get("/api/profiles/me/")["X-Cache"] == "hit"
     replica_delay(2000)
+    failed_before = _cache_sets_failed()
 
     with own_redis():
         written = client.patch("/api/profiles/me/", {"bio": "during a blip"}, format="json")
 
     assert written.status_code == 200
+    assert _cache_sets_failed() == failed_before + 1
     assert _versions_read_back(client) == [written.json()["version"]] * 2
 
 
@@ -105,6 +112,8 @@ def test_a_failed_position_save_and_cache_set_at_a_write_keep_read_your_writes(
     )
     assert switched.status_code == 200
     replica_delay(2000)
+    cache_failed_before = _cache_sets_failed()
+    position_failed_before = position_saves_failed_total._value.get()
 
     with own_redis():
         written = client.patch("/api/profiles/me/", {"bio": "position lost"}, format="json")
@@ -113,6 +122,8 @@ def test_a_failed_position_save_and_cache_set_at_a_write_keep_read_your_writes(
     )
 
     assert written.status_code == 200
+    assert _cache_sets_failed() == cache_failed_before + 1
+    assert position_saves_failed_total._value.get() == position_failed_before + 1
     assert _versions_read_back(client) == [written.json()["version"]] * 2
 
 
