@@ -7,8 +7,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core.faults import crash_points_register
-        from core.metrics import FaultsCollector, ReplicaLagCollector, scrape_collector_register
+        from core.metrics import FaultsCollector, scrape_collector_register
 
-        scrape_collector_register(ReplicaLagCollector())
         scrape_collector_register(FaultsCollector())
         crash_points_register()

@@ -3,8 +3,11 @@
 Apps register the switches they honour (``fault_register`` in ``AppConfig.ready``). Values live
 in the ``default`` database so every process (web workers, Celery workers) sees the same
 switches; each process caches them for ``CACHE_SECONDS``, so a change takes effect everywhere
-within that bound. A switch may carry an ``apply`` hook for faults that live outside the
-process (e.g. the replica's apply delay). Faults slow, fail or kill steps; they never skip a
+within that bound. A switch whose effect lives outside the process (e.g. the replica's apply
+delay) carries an ``apply`` hook, run every time the switch is set (never skipped because the
+stored value already matches: the outside state may have been lost since, e.g. by a restart),
+and a ``read_in_force`` callable: ``faults_in_force`` reports what it reads, the state really
+in force, rather than the stored value. Faults slow, fail or kill steps; they never skip a
 step's checks, so they cannot bypass an invariant.
 """
 
@@ -40,7 +43,8 @@ class FaultUnknown(DomainError):
 @dataclass(frozen=True)
 class FaultSpec:
     """``kind``: ``probability`` (0..1), ``milliseconds`` (0..max_value), ``flag`` (bool) or
-    ``choices`` (a list drawn from ``choices``)."""
+    ``choices`` (a list drawn from ``choices``). ``apply(value)`` makes an outside effect so;
+    ``read_in_force()`` reads it back (None when it cannot tell)."""
 
     name: str
     kind: str
@@ -49,6 +53,7 @@ class FaultSpec:
     max_value: int = 60_000
     choices: tuple[str, ...] = ()
     apply: Callable[[Any], None] | None = field(default=None, compare=False)
+    read_in_force: Callable[[], Any] | None = field(default=None, compare=False)
 
     def validate(self, value: Any) -> Any:
         if self.kind == "probability":
@@ -111,12 +116,26 @@ def faults_get(*, fresh: bool = False) -> dict[str, Any]:
     return values
 
 
+def faults_in_force() -> dict[str, Any]:
+    """Every switch's value as really in force: the stored value, except for switches that
+    can read their outside effect back (``read_in_force``), which report what they read. For
+    reports (the API, metrics); a switch honoured in-process reads ``faults_get``."""
+    values = faults_get(fresh=True)
+    for name, spec in _registry.items():
+        if spec.read_in_force is not None:
+            in_force = spec.read_in_force()
+            if in_force is not None:
+                values[name] = in_force
+    return values
+
+
 def fault_value(name: str) -> Any:
     return faults_get()[name]
 
 
 def faults_set(*, values: dict[str, Any], actor: str) -> dict[str, Any]:
-    """Validate and store switch values, run their ``apply`` hooks, return all values."""
+    """Validate and store switch values, run the ``apply`` hook of every switch given (even
+    one whose stored value is unchanged), return all stored values."""
     from core.models import FaultSwitch
 
     unknown = sorted(set(values) - set(_registry))

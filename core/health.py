@@ -14,9 +14,16 @@ from django.views.decorators.http import require_GET
 from kombu import Connection
 
 from core.errors import problem_response
-from core.replicas import replica_positions
 
 CHECK_TIMEOUT_S = 2.0
+
+_readiness_checks: list[Callable[[], dict[str, dict]]] = []
+
+
+def readiness_check_register(check: Callable[[], dict[str, dict]]) -> None:
+    """Add checks an app owns to ``/readyz`` (e.g. its replicas' positions): ``check()``
+    returns results by name, each with ``ok``."""
+    _readiness_checks.append(check)
 
 
 def _timed(check: Callable[[], dict]) -> dict:
@@ -58,14 +65,14 @@ def check_broker(url: str) -> dict:
 
 
 def readiness_report() -> dict:
-    """Every database alias, each replica's replay position and lag, Redis, the broker."""
+    """Every database alias (replicas by the checks their app registers), Redis, the broker."""
     checks: dict[str, dict] = {}
     for alias in connections:
         if alias in settings.REPLICA_ALIASES:
             continue
         checks[f"database:{alias}"] = _timed(lambda alias=alias: check_database(alias))
-    for alias, position in replica_positions().items():
-        checks[f"database:{alias}"] = position.as_dict()
+    for check in _readiness_checks:
+        checks.update(check())
     checks["redis"] = _timed(lambda: check_redis(settings.REDIS_URL))
     checks["celery_broker"] = _timed(lambda: check_broker(settings.CELERY_BROKER_URL))
     down = sorted(name for name, result in checks.items() if not result["ok"])

@@ -39,36 +39,6 @@ def scrape_collector_register(collector: Collector) -> None:
         REGISTRY.register(collector)
 
 
-class ReplicaLagCollector(Collector):
-    """``statelab_replica_up``, ``statelab_replica_lag_bytes``, ``statelab_replica_lag_seconds``
-    per replica alias, probed when scraped."""
-
-    def describe(self):
-        return []
-
-    def collect(self):
-        from core.replicas import replica_positions
-
-        up = GaugeMetricFamily(
-            "statelab_replica_up", "Replica reachable (1) or not", labels=["replica"]
-        )
-        lag_bytes = GaugeMetricFamily(
-            "statelab_replica_lag_bytes", "WAL bytes not yet replayed", labels=["replica"]
-        )
-        lag_seconds = GaugeMetricFamily(
-            "statelab_replica_lag_seconds",
-            "Age of the last replayed transaction while behind",
-            labels=["replica"],
-        )
-        for alias, position in replica_positions().items():
-            up.add_metric([alias], 1.0 if position.up else 0.0)
-            if position.lag_bytes is not None:
-                lag_bytes.add_metric([alias], float(position.lag_bytes))
-            if position.lag_seconds is not None:
-                lag_seconds.add_metric([alias], position.lag_seconds)
-        yield from (up, lag_bytes, lag_seconds)
-
-
 class FaultsCollector(Collector):
     """``statelab_fault_value{switch}`` (flags as 0/1) and ``statelab_fault_crash_point_armed``."""
 

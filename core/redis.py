@@ -2,7 +2,7 @@
 
 One client per URL and timeout, per process, with short timeouts, so that a slow or dead
 Redis costs a request milliseconds, not seconds. ``guarded_redis_call`` is for callers that
-can do without Redis (a cache, session positions): on failure it counts the miss, returns a
+can do without Redis (a cache): on failure it counts the miss, returns a
 marker instead of raising, and skips Redis for a moment (a circuit breaker), so an outage
 costs each request nothing instead of a timeout.
 """
@@ -64,10 +64,9 @@ def guarded_redis_call(
     ``REDIS_BREAKER_OPEN_S``.
 
     ``through_breaker``: try even while the breaker is open. For what a write must leave in
-    Redis (its cache update, the session's position): the breaker is per process, so Redis
-    may be back for the others, which would then serve the entry this write failed to
-    replace (a chaos run caught exactly that: a read of one's own write served the version
-    before it from the cache)."""
+    Redis (its cache update): the breaker is per process, so Redis may be back for the
+    others, which would then serve the entry this write failed to replace (a chaos run caught
+    exactly that: a read of one's own write served the version before it from the cache)."""
     global _down_until  # noqa: PLW0603 - the per-process circuit breaker
     if not through_breaker and not redis_available():
         redis_unavailable_total.labels(operation=operation).inc()

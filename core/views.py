@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.faults import FaultValueInvalid, fault_specs, faults_get, faults_set
+from core.faults import FaultValueInvalid, fault_specs, faults_in_force, faults_set
 from core.parsers import StrictJSONParser
 from core.serializers import FaultsSerializer
 from core.throttling import AuthTokenThrottle
@@ -33,26 +33,26 @@ class WhoAmIView(APIView):
 
 
 class FaultsView(APIView):
-    """Staff: the fault switches. GET lists them with their values; PATCH changes the given
-    switches; PUT sets all of them (omitted switches go back to their defaults)."""
+    """Staff: the fault switches. GET lists them with their values as in force; PATCH changes
+    the given switches; PUT sets all of them (omitted switches go back to their defaults)."""
 
     permission_classes = [IsAdminUser]
 
     @extend_schema(responses=FaultsSerializer)
     def get(self, request: Request) -> Response:
-        return Response(_faults_document(faults_get(fresh=True)))
+        return Response(_faults_document(faults_in_force()))
 
     @extend_schema(request=dict[str, Any], responses=FaultsSerializer)
     def patch(self, request: Request) -> Response:
-        values = faults_set(values=_switch_values(request.data), actor=request.user.get_username())
-        return Response(_faults_document(values))
+        faults_set(values=_switch_values(request.data), actor=request.user.get_username())
+        return Response(_faults_document(faults_in_force()))
 
     @extend_schema(request=dict[str, Any], responses=FaultsSerializer)
     def put(self, request: Request) -> Response:
         given = _switch_values(request.data)
         defaults = {name: spec.default for name, spec in fault_specs().items()}
-        values = faults_set(values={**defaults, **given}, actor=request.user.get_username())
-        return Response(_faults_document(values))
+        faults_set(values={**defaults, **given}, actor=request.user.get_username())
+        return Response(_faults_document(faults_in_force()))
 
 
 def _switch_values(data: Any) -> dict[str, Any]:

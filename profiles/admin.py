@@ -1,8 +1,9 @@
 from django.contrib import admin
 
-from core.consistency import consistency_bind_request
+from consistency.context import consistency_bind_request
+from profiles.domain import EDITABLE_FIELDS
 from profiles.models import Profile, ProfileChange
-from profiles.services import EDITABLE_FIELDS, profile_update
+from profiles.services import profile_update
 
 
 class ProfileChangeInline(admin.TabularInline):

@@ -4,7 +4,9 @@ Each profile is one Redis hash ``{v: version, d: json}``. Every set goes through
 compare-and-set that refuses a version lower than the stored one, so neither a slow writer nor
 a slow reader filling a miss can put an older profile over a newer one. A miss is loaded by
 the one caller that gets the key's lease (``SET NX PX``); the others wait briefly for the
-fill. The TTL is a safety net for a write whose cache update was lost (Redis down at the time).
+fill. The TTL is a safety net for a write whose cache update was lost (Redis down at the time);
+until it expires, the writing session is not served the older entry: its version floor, saved
+in the write's transaction, is higher.
 Redis down or slow: callers get ``CacheUnavailable`` and read the database.
 """
 
@@ -17,21 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from prometheus_client import Counter
 
 from core.redis import guarded_redis_call, is_unavailable, redis_key
-
-cache_requests_total = Counter(
-    "statelab_profile_cache_total", "Profile cache lookups by result", ["result"]
-)
-cache_fence_rejections_total = Counter(
-    "statelab_profile_cache_fence_rejections_total",
-    "Cache sets refused because the cache already held a newer version",
-    ["source"],
-)
-cache_loads_total = Counter(
-    "statelab_profile_cache_loads_total", "Database loads made to fill a cache miss"
-)
+from profiles.metrics import cache_fence_rejections_total
 
 # Returns 1 when stored, 0 when the same version is already there, -1 when a newer one is.
 _FENCED_SET = """

@@ -1,33 +1,26 @@
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+"""Every metric of the profiles app."""
 
+from prometheus_client import Counter
 
-class ReplicaRotationCollector(Collector):
-    """``statelab_replica_in_rotation`` and ``statelab_replica_staleness_seconds`` as this
-    process's consistency routing sees them (read when scraped)."""
-
-    def describe(self):
-        return []
-
-    def collect(self):
-        from core.consistency import replica_pool
-
-        in_rotation = GaugeMetricFamily(
-            "statelab_replica_in_rotation",
-            "Replica taken by consistency routing (1) or out of rotation (0)",
-            labels=["replica"],
-        )
-        staleness = GaugeMetricFamily(
-            "statelab_replica_staleness_seconds",
-            "How long ago the primary was at the position the replica has replayed",
-            labels=["replica"],
-        )
-        try:
-            states = replica_pool.states()
-        except Exception:
-            return
-        for alias, state in states.items():
-            in_rotation.add_metric([alias], 1.0 if state.in_rotation else 0.0)
-            if state.up and state.staleness_s != float("inf"):
-                staleness.add_metric([alias], state.staleness_s)
-        yield from (in_rotation, staleness)
+profile_writes_total = Counter("statelab_profile_writes_total", "Profile writes committed")
+reads_total = Counter(
+    "statelab_profile_reads_total",
+    "Profile reads by what served them and why",
+    ["target", "reason"],
+)
+stale_reads_prevented_total = Counter(
+    "statelab_profile_stale_reads_prevented_total",
+    "Reads that would have been stale and were served fresh instead",
+    ["reason"],
+)
+cache_requests_total = Counter(
+    "statelab_profile_cache_total", "Profile cache lookups by result", ["result"]
+)
+cache_fence_rejections_total = Counter(
+    "statelab_profile_cache_fence_rejections_total",
+    "Cache sets refused because the cache already held a newer version",
+    ["source"],
+)
+cache_loads_total = Counter(
+    "statelab_profile_cache_loads_total", "Database loads made to fill a cache miss"
+)

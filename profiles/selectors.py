@@ -13,42 +13,31 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections
-from prometheus_client import Counter
 
-from core.consistency import (
-    EVENTUAL,
-    PRIMARY,
-    SESSION,
-    STRONG,
+from consistency.context import (
     consistency_current,
     pin_to_primary,
-    replica_pool,
+    response_header_set,
+    served_by_set,
 )
+from consistency.levels import EVENTUAL, PRIMARY, SESSION, STRONG
+from consistency.pool import replica_pool
 from profiles.cache import (
     CacheUnavailable,
-    cache_loads_total,
-    cache_requests_total,
-    profile_cache_command,
     profile_cache_get,
-    profile_cache_parse,
     profile_cache_set,
     profile_cache_wait,
     profile_lease_acquire,
     profile_lease_release,
 )
+from profiles.domain import ProfileNotFound, profile_data, profile_key
+from profiles.metrics import (
+    cache_loads_total,
+    cache_requests_total,
+    reads_total,
+    stale_reads_prevented_total,
+)
 from profiles.models import Profile
-from profiles.services import ProfileNotFound, profile_data, profile_key
-
-reads_total = Counter(
-    "statelab_profile_reads_total",
-    "Profile reads by what served them and why",
-    ["target", "reason"],
-)
-stale_reads_prevented_total = Counter(
-    "statelab_profile_stale_reads_prevented_total",
-    "Reads that would have been stale and were served fresh instead",
-    ["reason"],
-)
 
 HIT, MISS, BYPASS = "hit", "miss", "bypass"
 
@@ -66,34 +55,25 @@ def profile_read(*, user_id: int, use_cache: bool = True) -> ProfileRead:
     level = context.level if context is not None else STRONG
     use_cache = use_cache and level != STRONG
     key = profile_key(user_id)
-    floor, prefetched = 0, None
+    floor = 0
     if level == SESSION and context is not None:
-        # A token session's state and the cached profile come in one Redis round trip.
-        commands = (profile_cache_command(user_id),) if use_cache else ()
-        state, replies = context.session_state_with(*commands)
+        state = context.session_state()
         floor = state.version_floor(key) if state is not None else 0
-        prefetched = replies[0] if replies else None
     if use_cache:
-        read = _cached_read(user_id, key, floor, level, prefetched)
+        read = _cached_read(user_id, key, floor, level)
     else:
         read = _database_read(user_id, key, floor, cache=BYPASS, lease=None)
     cache_requests_total.labels(result=read.cache).inc()
-    if context is not None:
-        if level != EVENTUAL:
-            context.note_seen(key, read.data["version"])
-        context.served_by = read.served_by
-        context.cache = read.cache
+    if context is not None and level != EVENTUAL:
+        context.note_seen(key, read.data["version"])
+    served_by_set(read.served_by)
+    response_header_set("X-Cache", read.cache)
     return read
 
 
-def _cached_read(
-    user_id: int, key: str, floor: int, level: str, prefetched: list | None
-) -> ProfileRead:
+def _cached_read(user_id: int, key: str, floor: int, level: str) -> ProfileRead:
     try:
-        if prefetched is not None:
-            cached = profile_cache_parse(prefetched)
-        else:
-            cached = profile_cache_get(user_id=user_id)
+        cached = profile_cache_get(user_id=user_id)
         if cached is not None:
             if level == EVENTUAL or cached.version >= floor:
                 reads_total.labels(target="cache", reason=level).inc()

@@ -1,5 +1,6 @@
-"""Profile writes: one transaction on the primary, then (after commit) the session's write
-position, the fenced write-through to the cache and the change-feed task."""
+"""Profile writes: one transaction on the primary (with the session's version floor), then
+(after commit) the session's write position, the fenced write-through to the cache and the
+change-feed task."""
 
 from __future__ import annotations
 
@@ -9,48 +10,21 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from kombu.exceptions import OperationalError as BrokerError
-from prometheus_client import Counter
 
-from core.consistency import consistency_current, write_position
-from core.errors import DomainError
+from consistency.context import consistency_current
 from profiles.cache import CacheUnavailable, profile_cache_set
+from profiles.domain import (
+    EDITABLE_FIELDS,
+    PROFILE_CHANGE_RECORD_TASK,
+    ProfileNotFound,
+    profile_data,
+    profile_key,
+)
+from profiles.metrics import profile_writes_total
 from profiles.models import Profile, ProfileChange
+from profiles.selectors import profile_read
 
 logger = logging.getLogger(__name__)
-
-EDITABLE_FIELDS = ("display_name", "bio", "location", "avatar_url")
-
-profile_writes_total = Counter("statelab_profile_writes_total", "Profile writes committed")
-
-
-class ProfileNotFound(DomainError):
-    code = "profile_not_found"
-    status = 404
-    title = "Profile not found"
-
-
-class ProfileNotOwner(DomainError):
-    code = "profile_not_owner"
-    status = 403
-    title = "Only the owner can change a profile"
-
-
-def profile_key(user_id: int) -> str:
-    """The object key under which sessions track their writes and reads of a profile."""
-    return f"profile:{user_id}"
-
-
-def profile_data(profile: Profile) -> dict[str, Any]:
-    """The profile as the API and the cache hold it."""
-    return {
-        "user_id": profile.user_id,
-        "display_name": profile.display_name,
-        "bio": profile.bio,
-        "location": profile.location,
-        "avatar_url": profile.avatar_url,
-        "version": profile.version,
-        "updated_at": profile.updated_at.isoformat(),
-    }
 
 
 def profile_ensure(*, user_id: int) -> Profile:
@@ -61,10 +35,12 @@ def profile_ensure(*, user_id: int) -> Profile:
 def profile_update(*, user_id: int, changes: dict[str, Any], actor_id: int) -> Profile:
     """Apply validated ``changes`` by ``actor_id`` (the owner, or staff through the admin).
 
-    After the commit: the caller's session records the WAL position of this write (so its
-    next read of the profile is never stale), the cache gets the new version through the
-    version fence, and the change-feed task is sent carrying that position. Run inside an
-    outer transaction (the admin's), all three wait for the outer commit.
+    In the write's transaction the caller's session records the new version as its floor for
+    the profile (saved with the write: a read of it by this session is never older). After
+    the commit: the session's WAL position of this write (so the read can go to a replica
+    that has it), the cache gets the new version through the version fence, and the
+    change-feed task is sent carrying that position. Run inside an outer transaction (the
+    admin's), all of it waits for the outer commit.
     """
     unknown = sorted(set(changes) - set(EDITABLE_FIELDS))
     if unknown:
@@ -78,25 +54,27 @@ def profile_update(*, user_id: int, changes: dict[str, Any], actor_id: int) -> P
             setattr(profile, name, value)
         profile.version += 1
         profile.save()
+        context = consistency_current()
+        if context is not None:
+            context.note_write(profile_key(profile.user_id), profile.version)
         transaction.on_commit(lambda: _after_commit(profile), using="default")
     return profile
 
 
 def _after_commit(profile: Profile) -> None:
-    from profiles.tasks import profile_change_record_task
+    from config.celery import app
 
     profile_writes_total.inc()
-    context = consistency_current()
-    if context is not None:
-        context.note_write(profile_key(profile.user_id), write_position(), profile.version)
     try:
         profile_cache_set(data=profile_data(profile), source="write")
     except CacheUnavailable:
+        # The cache may keep the older version until its TTL: the writing session's version
+        # floor (saved with the write) refuses it; other sessions may read it, as eventual.
         logger.warning("profile %s v%s not written to the cache", profile.pk, profile.version)
     if not settings.PROFILES_CHANGE_FEED_ENABLED:
         return
     try:
-        profile_change_record_task.delay(profile.user_id)
+        app.send_task(PROFILE_CHANGE_RECORD_TASK, args=[profile.user_id])
     except BrokerError:
         logger.warning("change feed task for profile %s not sent: broker down", profile.pk)
 
@@ -106,8 +84,6 @@ def profile_change_record(*, user_id: int) -> ProfileChange | None:
 
     It reads through the consistency router with the positions its publisher sent, so it
     reads a replica only when that replica has the write that sent the task."""
-    from profiles.selectors import profile_read
-
     try:
         read = profile_read(user_id=user_id, use_cache=False)
     except ProfileNotFound:

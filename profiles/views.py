@@ -4,20 +4,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from core.consistency import LEVELS, consistency_bind_request, consistency_current
+from consistency.api import CONSISTENCY_PARAMETER, HonoursConsistency
+from consistency.context import response_header_set, served_by_set
+from profiles.domain import ProfileNotOwner, profile_data
 from profiles.selectors import profile_read
 from profiles.serializers import ProfileOutputSerializer, ProfileUpdateSerializer
-from profiles.services import ProfileNotOwner, profile_data, profile_update
+from profiles.services import profile_update
 
 READ_PARAMETERS = [
-    OpenApiParameter(
-        "X-Consistency",
-        OpenApiTypes.STR,
-        OpenApiParameter.HEADER,
-        enum=list(LEVELS),
-        description="strong: the primary; session (default): read-your-writes and monotonic "
-        "reads; eventual: any replica, may be stale. Also accepted as ?consistency=.",
-    ),
+    CONSISTENCY_PARAMETER,
     OpenApiParameter(
         "Cache-Control",
         OpenApiTypes.STR,
@@ -34,13 +29,9 @@ READ_DESCRIPTION = "Response headers: " + "; ".join(
 )
 
 
-class ProfileBaseView(APIView):
-    """Binds the caller's position store (its session, or its token's server-side record) to
-    the request's consistency context once DRF has authenticated the caller."""
-
-    def initial(self, request: Request, *args, **kwargs) -> None:
-        super().initial(request, *args, **kwargs)
-        consistency_bind_request(request)
+class ProfileBaseView(HonoursConsistency, APIView):
+    """Profile reads honour ``X-Consistency``: the caller's level and position store (its
+    session, or its token's server-side record) are taken once DRF has authenticated it."""
 
     def read(self, request: Request, user_id: int) -> Response:
         no_cache = "no-cache" in request.headers.get("Cache-Control", "")
@@ -57,9 +48,8 @@ class ProfileBaseView(APIView):
         profile = profile_update(
             user_id=user_id, changes=serializer.validated_data, actor_id=request.user.pk
         )
-        context = consistency_current()
-        if context is not None:
-            context.served_by, context.cache = "primary", "bypass"
+        served_by_set("primary")
+        response_header_set("X-Cache", "bypass")
         return Response(profile_data(profile))
 
 

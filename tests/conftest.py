@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connections
 
+from consistency.replicas import primary_wal_lsn, wait_for_replay
 from core.faults import faults_cache_clear
-from core.replicas import primary_wal_lsn, wait_for_replay
 
 
 def _standby_settings(alias: str) -> dict:

@@ -26,7 +26,7 @@ def _client(user) -> APIClient:
     return client
 
 
-@pytest.mark.django_db
+@pytest.mark.django_db(databases=["default", "replica_1"])  # the replica delay is read there
 def test_staff_sets_a_switch_and_every_reader_sees_it():
     response = _client(StaffFactory()).patch(
         "/api/faults/", {"example_failure_rate": 0.25}, format="json"
@@ -91,3 +91,72 @@ def test_switch_values_are_exported_as_metrics():
     text = APIClient().get("/metrics").content.decode()
 
     assert 'statelab_fault_value{switch="example_failure_rate"} 0.2' in text
+
+
+REPLICA = "replica_1"
+
+
+def _replica_component_restart(name: str) -> None:
+    """Stop one replica of the embedded stack (its server process really ends) and start it
+    again. The one place that knows the stack's API for that."""
+    from devstack.stack import default_stack
+
+    replica = default_stack().component(name)
+    replica.down()
+    replica.up()
+
+
+def _replica_apply_delay_ms() -> int:
+    from django.db import connections
+
+    with connections[REPLICA].cursor() as cursor:
+        cursor.execute(
+            "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'"
+        )
+        return cursor.fetchone()[0]
+
+
+def _replayed_within(seconds: float) -> bool:
+    """Write on the primary; True when the replica has replayed it within ``seconds``."""
+    from django.db import connections
+
+    from consistency.replicas import primary_wal_lsn, wait_for_replay
+
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT txid_current()")  # a transaction of its own: a commit record
+    return wait_for_replay(REPLICA, primary_wal_lsn(), timeout_s=seconds)
+
+
+@pytest.fixture
+def replica_restartable():
+    from django.db import connections
+
+    from devstack import config as devstack_config
+
+    if devstack_config.postgres_given():
+        pytest.skip("Postgres is given by DATABASE_URL: its replica is not this project's to stop")
+    yield
+    connections[REPLICA].close()
+    _client(StaffFactory()).patch("/api/faults/", {"replica_delay_ms": 0}, format="json")
+
+
+@pytest.mark.replication
+@pytest.mark.django_db(databases=["default", REPLICA], transaction=True)
+def test_after_a_replica_restart_the_delay_switch_shows_what_is_in_force_and_reapplies(
+    replica_restartable,
+):
+    from django.db import connections
+
+    staff = _client(StaffFactory())
+    staff.patch("/api/faults/", {"replica_delay_ms": 1500}, format="json")
+    assert _replica_apply_delay_ms() == 1500
+    connections[REPLICA].close()
+    _replica_component_restart(REPLICA)
+
+    listed = {fault["name"]: fault["value"] for fault in staff.get("/api/faults/").json()["faults"]}
+    in_force = _replica_apply_delay_ms()
+    staff.patch("/api/faults/", {"replica_delay_ms": 1500}, format="json")
+
+    assert listed["replica_delay_ms"] == in_force
+    assert _replica_apply_delay_ms() == 1500
+    assert not _replayed_within(0.5)

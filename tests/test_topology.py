@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connections
 
-from core.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
+from consistency.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
 from tests.factories import UserFactory
 
 WRITABLE_ALIASES = [alias for alias in settings.DATABASES if alias not in settings.REPLICA_ALIASES]

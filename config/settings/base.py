@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_prometheus",
     "core",
+    "consistency",
     "accounts",
     "ledger",
     "profiles",
@@ -83,7 +84,7 @@ SHARD_ALIASES = [f"shard_{number}" for number in range(len(SHARD_URLS))]
 def _replica(url: str) -> dict:
     # In tests the replica serves the primary's test database, which reaches it by replication.
     # No health check per request: a read that fails on a replica fails over to the primary and
-    # takes the replica out of rotation (core.consistency), so the check would only add a round
+    # takes the replica out of rotation (consistency.pool), so the check would only add a round
     # trip to every routed read.
     return {
         **env.database_from_url(url, conn_max_age=CONN_MAX_AGE),
@@ -176,7 +177,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.get_int("STATELAB_MAX_BODY_BYTES", 256 * 1024)
 # --- REST API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # DRF's TokenAuthentication, reading the token's consistency positions in its query.
+        "consistency.authentication.TokenWithPositionsAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -250,21 +252,30 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
-# --- profiles: session consistency over replicas, write-through cache ------------------------
-# core.consistency opens a per-request context (X-Consistency) inside SessionMiddleware;
-# config.routers.ConsistencyRouter decides reads of CONSISTENCY_ROUTED_APPS only.
+# --- consistency: session consistency over replicas (the consistency app) -------------------
+# Its middleware opens a per-request context inside SessionMiddleware; its router decides reads
+# of CONSISTENCY_ROUTED_APPS only. Django lets no app register either: listed here, checked by
+# the app's system check (consistency.checks).
 MIDDLEWARE.insert(
     MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-    "core.consistency.ConsistencyMiddleware",
+    "consistency.middleware.ConsistencyMiddleware",
 )
-DATABASE_ROUTERS = ["config.routers.ConsistencyRouter", *DATABASE_ROUTERS]
+DATABASE_ROUTERS = ["consistency.routing.ConsistencyRouter", *DATABASE_ROUTERS]
 CONSISTENCY_ROUTED_APPS = {"profiles"}
 CONSISTENCY_POSITIONS_MAX_AGE_S = env.get_int("STATELAB_POSITIONS_MAX_AGE_MS", 10) / 1000
 # A snapshot this old still routes a read whose position a replica had already replayed in it.
 CONSISTENCY_HEALTH_MAX_AGE_S = env.get_int("STATELAB_REPLICA_HEALTH_MAX_AGE_MS", 250) / 1000
 CONSISTENCY_MAX_STALENESS_S = env.get_int("STATELAB_REPLICA_MAX_STALENESS_MS", 5000) / 1000
 CONSISTENCY_DOWN_RETRY_S = 1.0
-CONSISTENCY_TOKEN_STATE_TTL_S = 24 * 3600
+# Positions (consistency.models.SessionPosition) not raised for this long are purged.
+CONSISTENCY_POSITIONS_TTL_S = 24 * 3600
+CELERY_BEAT_SCHEDULE["consistency-positions-purge"] = {
+    "task": "consistency.positions_purge",
+    "schedule": 3600.0,
+    "options": {"expires": 600},
+}
+
+# --- profiles: write-through cache --------------------------------------------------------------
 PROFILES_CACHE_TTL_S = env.get_int("STATELAB_PROFILES_CACHE_TTL_S", 300)
 PROFILES_CACHE_LEASE_MS = 2000
 PROFILES_CACHE_WAIT_S = 0.25

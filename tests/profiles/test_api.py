@@ -6,7 +6,7 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from rest_framework.test import APIClient
 
-from core.consistency import SESSION_KEY
+from consistency.store import PositionStore
 from profiles.cache import profile_cache_get
 from profiles.models import Profile
 from tests.factories import StaffFactory
@@ -184,7 +184,8 @@ def test_staff_edit_a_profile_in_the_admin_through_the_service():
     assert cached is not None
     assert cached.version == 2
     assert cached.data["display_name"] == "Set by staff"
-    assert f"profile:{user.pk}" in client.session[SESSION_KEY]["w"]
+    staff_positions = PositionStore.for_session(client.session.session_key).load()
+    assert f"profile:{user.pk}" in staff_positions.writes
 
 
 def test_the_admin_refuses_an_avatar_url_that_is_not_http():

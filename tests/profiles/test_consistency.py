@@ -9,22 +9,17 @@ import time
 import pytest
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import connections
+from django.db import connections, transaction
 from django.test import AsyncClient
 from rest_framework.authtoken.models import Token
 
-from core.consistency import (
-    EVENTUAL,
-    SESSION,
-    STRONG,
-    SessionState,
-    TokenStore,
-    consistency_context,
-    pin_to_primary,
-    read_decision,
-    replica_pool,
-)
-from core.replicas import primary_wal_lsn, wait_for_replay
+from consistency.context import consistency_context, pin_to_primary
+from consistency.levels import EVENTUAL, SESSION, STRONG
+from consistency.pool import replica_pool
+from consistency.replicas import primary_wal_lsn, wait_for_replay
+from consistency.routing import read_decision
+from consistency.state import SessionState
+from consistency.store import PositionStore
 from devstack import config as devstack_config
 from devstack.stack import default_stack
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up
@@ -308,15 +303,18 @@ def test_the_consistency_context_is_per_asyncio_task():
 
 
 def test_a_concurrent_read_of_the_same_token_does_not_erase_a_writes_position():
-    store = TokenStore("a-token-used-by-two-requests-at-once")
-    with consistency_context(store=store) as reading, consistency_context(store=store) as writing:
-        reading.session_state()
-        writing.session_state()
-        writing.note_write("profile:1", lsn=0x16B374D848, version=7)
-        writing.flush()
-        reading.note_seen("profile:2", version=3)
-        reading.flush()
+    token = "a-token-used-by-two-requests-at-once"
+    reading, writing = PositionStore.for_token(token), PositionStore.for_token(token)
+    with consistency_context(store=reading) as read, consistency_context(store=writing) as write:
+        read.session_state()
+        write.session_state()
+        with transaction.atomic():
+            write.note_write("profile:1", version=7)
+        write.flush()
+        read.note_seen("profile:2", version=3)
+        read.flush()
 
-    state = store.load()
-    assert state.writes == {"profile:1": 0x16B374D848}
+    state = PositionStore.for_token(token).load()
+    assert state.writes["profile:1"] > 0
+    assert state.writes == write.state.writes
     assert state.seen == {"profile:1": 7, "profile:2": 3}

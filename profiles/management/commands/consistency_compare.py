@@ -19,14 +19,12 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from core.consistency import (
-    PRIMARY,
-    SessionState,
-    consistency_context,
-    read_decision,
-    replica_pool,
-)
-from core.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
+from consistency.context import consistency_context
+from consistency.levels import PRIMARY
+from consistency.pool import replica_pool
+from consistency.replicas import primary_wal_lsn, set_replica_apply_delay, wait_for_replay
+from consistency.routing import read_decision
+from consistency.state import SessionState
 from profiles.models import Profile
 from profiles.services import profile_key, profile_update
 

@@ -1,8 +1,11 @@
-"""Where each streaming replica is in the primary's WAL, and how far behind.
+"""Where the primary and each streaming replica are in the WAL, and how far behind.
 
-Used by ``/readyz``, the replica-lag metrics, and consistency routing. A probe is two cheap
+Used by ``/readyz``, the replica-lag metrics and the replica pool. A probe is two cheap
 queries (one on the primary, one per replica); ``replica_positions(max_age_s=...)`` caches
 the result per process so that hot paths do not query per read.
+
+Which replicas exist is ``replica_aliases()``: the database aliases in ``REPLICA_ALIASES``.
+Nothing here knows how they were found (a URL each today, a cluster's standbys later).
 """
 
 from __future__ import annotations
@@ -47,9 +50,21 @@ class ReplicaPosition:
         }
 
 
+def replica_aliases() -> list[str]:
+    """The database aliases of the primary's streaming replicas."""
+    return list(settings.REPLICA_ALIASES)
+
+
 def primary_wal_lsn(using: str = "default") -> int:
     with connections[using].cursor() as cursor:
         cursor.execute("SELECT pg_current_wal_lsn()::text")
+        return parse_lsn(cursor.fetchone()[0])
+
+
+def write_position(using: str = "default") -> int:
+    """The primary's WAL insert position now: after a commit, at or past that commit."""
+    with connections[using].cursor() as cursor:
+        cursor.execute("SELECT pg_current_wal_insert_lsn()::text")
         return parse_lsn(cursor.fetchone()[0])
 
 
@@ -110,7 +125,7 @@ def replica_positions(max_age_s: float = 0.0) -> dict[str, ReplicaPosition]:
     except DatabaseError:
         connections["default"].close()
         primary_lsn = None
-    positions = {alias: probe_replica(alias, primary_lsn) for alias in settings.REPLICA_ALIASES}
+    positions = {alias: probe_replica(alias, primary_lsn) for alias in replica_aliases()}
     with _cache_lock:
         _cached.clear()
         _cached.update(positions)
@@ -145,6 +160,15 @@ def set_replica_apply_delay(alias: str, delay_ms: int) -> None:
         cursor.execute(f"ALTER SYSTEM SET recovery_min_apply_delay = '{int(delay_ms)}ms'")
         cursor.execute("SELECT pg_reload_conf()")
     time.sleep(RELOAD_SETTLE_S)
+
+
+def replica_apply_delay_ms(alias: str) -> int:
+    """The ``recovery_min_apply_delay`` a running standby has in force, in milliseconds."""
+    with connections[alias].cursor() as cursor:
+        cursor.execute(
+            "SELECT setting::int FROM pg_settings WHERE name = 'recovery_min_apply_delay'"
+        )
+        return cursor.fetchone()[0]
 
 
 def _first_line(error: Exception) -> str:
