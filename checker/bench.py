@@ -35,10 +35,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--models",
-        default="linearizable,sequential,causal,session,convergence",
-        help=f"comma-separated, from: {', '.join(MODELS)}",
+        help=(
+            f"comma-separated, from: {', '.join(MODELS)} (default: linearizable, sequential, "
+            "causal, session and convergence; only the first two and the last for sets and "
+            "counters, which the causal and session models skip)"
+        ),
     )
     args = parser.parse_args(argv)
+    if args.models is None:
+        registers = args.datatype == REGISTER
+        args.models = ",".join(
+            [
+                "linearizable",
+                "sequential",
+                *(["causal", "session"] if registers else []),
+                "convergence",
+            ]
+        )
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     unknown = sorted(set(models) - set(MODELS))
     if unknown:

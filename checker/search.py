@@ -29,6 +29,7 @@ from checker.datatypes import (
     CODE_ADD,
     CODE_CAS,
     CODE_READ,
+    CODE_WRITE,
     FAIL,
     REGISTER,
     SET,
@@ -118,6 +119,8 @@ def _settle_register(steps: list[_Step], *, real_time: bool) -> list[_Step]:
 
 def linearizable(ops: list[Op], datatype: str, limit: int) -> bool | None:
     steps = _prepare(ops, datatype, real_time=True)
+    if datatype == REGISTER:
+        _merge_unseen_values(steps)
     if not steps:
         return True
     if any(step.complete < step.invoke for step in steps):
@@ -125,18 +128,40 @@ def linearizable(ops: list[Op], datatype: str, limit: int) -> bool | None:
     return _wing_gong_lowe(steps, datatype, limit)
 
 
+UNSEEN = object()  # stands for every register value no read or cas ever saw
+
+
+def _merge_unseen_values(steps: list[_Step]) -> None:
+    """Replace the values nobody observed by one symbol.
+
+    No read or cas can tell two such values apart, so states that differ only in which of
+    them the register holds lead to the same futures: merging them lets the memo and the
+    twin rule treat those writes as one.
+    """
+    observed = {
+        step.argument if step.code == CODE_READ else step.argument[0]
+        for step in steps
+        if step.code in (CODE_READ, CODE_CAS)
+    }
+    for step in steps:
+        if step.code == CODE_WRITE and step.argument not in observed:
+            step.argument = UNSEEN
+        elif step.code == CODE_CAS and step.argument[1] not in observed:
+            step.argument = (step.argument[0], UNSEEN)
+
+
 def _twins(steps: list[_Step]) -> list[int]:
-    """For each step, the bit of the identical step that must be placed before it, or 0.
+    """For each step, the identical step that must be placed before it, or -1.
 
     Identical operations are interchangeable: when an earlier-invoked twin also completes no
     later, it goes first (an order placing them the other way round works swapped).
     """
-    twin = [0] * len(steps)
+    twin = [-1] * len(steps)
     last: dict[tuple[int, Any], int] = {}
     for index, step in enumerate(steps):
         earlier = last.get((step.code, step.argument))
         if earlier is not None and steps[earlier].complete <= step.complete:
-            twin[index] = 1 << earlier
+            twin[index] = earlier
         last[(step.code, step.argument)] = index
     return twin
 
@@ -170,11 +195,11 @@ def _event_list(
 
 
 def _wing_gong_lowe(steps: list[_Step], datatype: str, limit: int) -> bool | None:
-    codes = [step.code for step in steps]
-    arguments = [step.argument for step in steps]
-    required = [step.required for step in steps]
+    codes, arguments, required = zip(
+        *((step.code, step.argument, step.required) for step in steps), strict=True
+    )
     bits = [1 << index for index in range(len(steps))]
-    twin = _twins(steps)
+    twin, is_placed = _twins(steps), [False] * len(steps)
     nxt, prv, node_op, is_call, match = _event_list(steps)
 
     state = initial_state(datatype)
@@ -188,7 +213,9 @@ def _wing_gong_lowe(steps: list[_Step], datatype: str, limit: int) -> bool | Non
         if node != -1 and is_call[node]:
             index = node_op[node]
             code = codes[index]
-            after = FAIL if twin[index] & ~placed else apply(state, code, arguments[index])
+            earlier = twin[index]
+            waits = earlier != -1 and not is_placed[earlier]
+            after = FAIL if waits else apply(state, code, arguments[index])
             if after is not FAIL:
                 config = (placed | bits[index], after)
                 if config not in seen:
@@ -198,6 +225,7 @@ def _wing_gong_lowe(steps: list[_Step], datatype: str, limit: int) -> bool | Non
                     stack.append((node, state, code == CODE_READ))
                     state = after
                     placed = config[0]
+                    is_placed[index] = True
                     _lift(node, nxt, prv, match)
                     if required[index]:
                         remaining -= 1
@@ -214,6 +242,7 @@ def _wing_gong_lowe(steps: list[_Step], datatype: str, limit: int) -> bool | Non
             node, state, forced = stack.pop()
             index = node_op[node]
             placed ^= bits[index]
+            is_placed[index] = False
             _unlift(node, nxt, prv, match)
             if required[index]:
                 remaining += 1
@@ -260,6 +289,8 @@ def sequential(ops: list[Op], datatype: str, limit: int) -> bool | None:
             return verdict
     if linearizable(ops, datatype, limit):
         return True  # a linearization is a sequential order too
+    if datatype == REGISTER:
+        _merge_unseen_values(steps)
     return _sequential_search(steps, datatype, limit)
 
 
