@@ -7,7 +7,7 @@ Pure Python, standard library only.
 
 from checker.check import DEFAULT_BUDGET, MODELS, check, check_all, load
 from checker.history import History, HistoryError, Op, parse_history, read_history
-from checker.recorder import Pending, Recorder, Session
+from checker.recorder import Pending, Recorder, Session, merge_recordings
 from checker.verdict import HOLDS, INVALID, UNKNOWN, VIOLATED, Counterexample, Verdict
 
 __all__ = [
@@ -28,6 +28,7 @@ __all__ = [
     "check",
     "check_all",
     "load",
+    "merge_recordings",
     "parse_history",
     "read_history",
 ]

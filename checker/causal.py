@@ -26,7 +26,7 @@ from collections import deque
 from typing import Any
 
 from checker.history import History, Op
-from checker.registers import register_view
+from checker.registers import RegisterView, register_view
 from checker.session import thin_air_verdict
 from checker.verdict import HOLDS, UNKNOWN, VIOLATED, Counterexample, Verdict
 
@@ -49,7 +49,7 @@ def check_causal(history: History) -> Verdict:
     }
     if view.thin_air:
         return thin_air_verdict(MODEL, view.thin_air[0], stats)
-    graph = _CausalGraph(history, view)
+    graph = _CausalGraph(view)
     cycle = graph.cycle()
     if cycle is not None:
         return _violated(
@@ -117,7 +117,7 @@ def _violated(stats: dict[str, Any], pattern: str, text: str, ops: list[Op], key
 class _CausalGraph:
     """Nodes: effective writes, and reads and cas that saw a write; edges: so and wr."""
 
-    def __init__(self, history: History, view: Any) -> None:
+    def __init__(self, view: RegisterView) -> None:
         members = {op.id: op for op in view.effective_writes}
         members.update({obs.reader.id: obs.reader for obs in view.observations})
         self.ops: list[Op] = sorted(members.values(), key=lambda op: op.invoke_pos)
@@ -129,14 +129,17 @@ class _CausalGraph:
                 self.preds[self.index[obs.reader.id]].append(self.index[obs.write.id])
         self.is_write = [op.is_update for op in self.ops]
         self.write_bit: list[int] = []
+        self._bit_nodes: dict[int, int] = {}
         bit = 1
         for node in range(len(self.ops)):
             self.write_bit.append(bit if self.is_write[node] else 0)
             if self.is_write[node]:
+                self._bit_nodes[bit] = node
                 bit <<= 1
         self.key_writes: dict[Any, int] = {}
         for node, op in enumerate(self.ops):
             self.key_writes[op.key] = self.key_writes.get(op.key, 0) | self.write_bit[node]
+        self._left: set[int] = set()  # the nodes on or behind a cycle
         self.order = self._topological()
         self.past: list[int] = []
         self.hidden: list[int] = []
@@ -224,10 +227,6 @@ class _CausalGraph:
         return None
 
     def _node_of_bit(self, bit: int) -> int:
-        if not hasattr(self, "_bit_nodes"):
-            self._bit_nodes = {
-                self.write_bit[n]: n for n in range(len(self.ops)) if self.is_write[n]
-            }
         return self._bit_nodes[bit]
 
     def path(self, start: int, end: int) -> list[Op]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,8 +163,6 @@ class History:
 def read_history(source: str | Path | IO[str]) -> History:
     """Parse and validate a JSON-lines history from a path, ``-`` (stdin) or an open file."""
     if isinstance(source, str) and source == "-":
-        import sys
-
         return parse_history(_json_lines(sys.stdin))
     if isinstance(source, str | Path):
         try:
@@ -213,6 +212,8 @@ class _Builder:
 
     def add(self, position: int, line: int, event: dict[str, Any]) -> None:
         self.count += 1
+        if not isinstance(event, dict):
+            raise HistoryError("an event must be a JSON object", line=line)
         kind = event.get("type")
         if kind not in EVENT_TYPES:
             raise HistoryError(

@@ -11,11 +11,16 @@
         op.ok(store.get("k1"), replica="replica_1")
 
 Each event is stamped and appended under one lock, so the line order is the real-time order
-the checker relies on. An operation left without a completion (an exception, a timeout)
-is recorded as ``info``: it may or may not have taken effect. After an ``info`` the session
-continues under a fresh process id (an info operation stays outstanding forever, and a
-process runs one operation at a time). Write values must be unique per key for the causal
-and session models: :meth:`Recorder.unique_value` hands out such values.
+the checker relies on. Several OS processes record apart, each with a Recorder of its own
+``namespace`` (so process ids and unique values do not collide), and
+:func:`merge_recordings` interleaves their files by ``time``: the default clock,
+``time.monotonic_ns``, is one clock for the whole host.
+
+An operation left without a completion (an exception, a timeout) is recorded as ``info``:
+it may or may not have taken effect. After an ``info`` the session continues under a fresh
+process id (an info operation stays outstanding forever, and a process runs one operation at
+a time). Write values must be unique per key for the causal and session models:
+:meth:`Recorder.unique_value` hands out such values.
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ class Recorder:
         sink: str | Path | IO[str] | None = None,
         *,
         clock: Callable[[], int] = time.monotonic_ns,
+        namespace: str | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
+        self._namespace = namespace
         self._events: list[dict[str, Any]] = []
         self._processes = itertools.count()
         self._values = itertools.count(1)
@@ -58,14 +65,20 @@ class Recorder:
         process = self.new_process()
         return Session(self, name if name is not None else f"s{process}", process)
 
-    def new_process(self) -> int:
+    def new_process(self) -> int | str:
+        """A process id no session of this recorder had (prefixed by the namespace)."""
         with self._lock:
-            return next(self._processes)
+            number = next(self._processes)
+        return number if self._namespace is None else f"{self._namespace}-{number}"
 
-    def unique_value(self) -> int:
-        """A value never handed out before by this recorder (unique across keys too)."""
+    def unique_value(self) -> int | str:
+        """A value never handed out before by this recorder (unique across keys too).
+
+        An integer; with a namespace, ``"<namespace>-<n>"``, unique across recorders.
+        """
         with self._lock:
-            return next(self._values)
+            number = next(self._values)
+        return number if self._namespace is None else f"{self._namespace}-{number}"
 
     def record(self, event: dict[str, Any]) -> dict[str, Any]:
         """Stamp ``time`` and append one event; returns it."""
@@ -107,7 +120,7 @@ class Recorder:
 class Session:
     """One client's sequence of operations (use it from one thread)."""
 
-    def __init__(self, recorder: Recorder, name: Any, process: int) -> None:
+    def __init__(self, recorder: Recorder, name: Any, process: int | str) -> None:
         self.recorder = recorder
         self.name = name
         self.process = process
@@ -203,3 +216,24 @@ class Pending:
         event["value"] = value
         event.update(extra)
         self.session.recorder.record(event)
+
+
+def merge_recordings(*sources: str | Path | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One history from recordings made apart (files or event lists), ordered by ``time``.
+
+    Each source must come from a Recorder with its own namespace and the same host clock;
+    events with equal times keep their sources' order.
+    """
+    events: list[tuple[int, int, int, dict[str, Any]]] = []
+    for index, source in enumerate(sources):
+        if isinstance(source, str | Path):
+            with open(source, encoding="utf-8") as handle:
+                loaded = [json.loads(line) for line in handle if line.strip()]
+        else:
+            loaded = list(source)
+        for position, event in enumerate(loaded):
+            if "time" not in event:
+                raise ValueError(f"source {index}: event {position + 1} has no time to merge by")
+            events.append((event["time"], index, position, event))
+    events.sort(key=lambda item: item[:3])
+    return [event for *_, event in events]

@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from checker import HOLDS, Recorder, check, read_history
+from checker import HOLDS, Recorder, check, merge_recordings, read_history
 
 
 class Timeout(Exception):
@@ -125,3 +125,32 @@ def test_threads_recording_at_once_leave_a_valid_history():
 
     assert len(recorder.history().ops) == 400
     assert check(recorder.history(), "read-your-writes").outcome == HOLDS
+
+
+def test_recorders_with_namespaces_never_share_a_process_id():
+    first, second = Recorder(namespace="w1"), Recorder(namespace="w2")
+
+    assert first.session().process != second.session().process
+
+
+def test_recordings_made_apart_merge_in_time_order(tmp_path):
+    ticks = iter(range(100))
+    clock = lambda: next(ticks)  # noqa: E731 - one shared clock for both recorders
+    first = Recorder(tmp_path / "a.jsonl", clock=clock, namespace="a")
+    second = Recorder(tmp_path / "b.jsonl", clock=clock, namespace="b")
+    writer, reader = first.session("a"), second.session("b")
+    pending = writer.invoke("write", "k", 1)
+    reader.invoke("read", "k").ok(None)
+    pending.ok()
+    first.close()
+    second.close()
+
+    merged = merge_recordings(tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+
+    assert [(e["session"], e["type"]) for e in merged] == [
+        ("a", "invoke"),
+        ("b", "invoke"),
+        ("b", "ok"),
+        ("a", "ok"),
+    ]
+    assert check(merged, "linearizable").outcome == HOLDS
