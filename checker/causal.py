@@ -242,9 +242,18 @@ class _CausalGraph:
                 if pred not in previous and (pred == start or self.past[pred] & bit):
                     previous[pred] = node
                     queue.append(pred)
-        steps = []
+        steps: list[Op] = []
         node: int | None = start
         while node is not None:
-            steps.append(self.ops[node])
+            following = self.ops[node]
+            # session order is transitive: skip the middle of a run within one session
+            if len(steps) >= 2 and _session_before(steps[-2], following):
+                steps[-1] = following
+            else:
+                steps.append(following)
             node = previous[node]
         return steps
+
+
+def _session_before(first: Op, second: Op) -> bool:
+    return first.session == second.session and first.complete_pos < second.invoke_pos
