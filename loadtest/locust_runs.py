@@ -1,10 +1,10 @@
 """Measured Locust runs, driven from the benchmark process: each run is a headless Locust
 subprocess (this process never imports Locust: gevent patches ``ssl`` and ``socket`` at
-import), and its own CPU use is watched."""
+import), its own CPU use is watched, and its figures are read from what the locustfile writes
+when the run is over (``STATELAB_BENCH_FIGURES``)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -79,12 +79,17 @@ def run_locust(
         "--reset-stats",
         user_class,
     ]
+    figures_path = Path(f"{prefix}_final.json")
     server_before = service.cpu_seconds()
     started = time.monotonic()
     process = subprocess.Popen(
         command,
         cwd=ROOT,
-        env={**os.environ, "STATELAB_BENCH_TOKENS": json.dumps(service.tokens)},
+        env={
+            **os.environ,
+            "STATELAB_BENCH_TOKENS": json.dumps(service.tokens),
+            "STATELAB_BENCH_FIGURES": str(figures_path),
+        },
         stdout=subprocess.DEVNULL,
         stderr=(work_dir / "locust.log").open("ab"),
     )
@@ -99,27 +104,30 @@ def run_locust(
         time.sleep(0.25)
     elapsed = time.monotonic() - started
     server_cpu = service.cpu_seconds() - server_before
-    row = _stats_row(Path(f"{prefix}_stats.csv"), request)
-    requests = int(row["Request Count"])
+    row = _final_row(figures_path, request)
+    requests = int(row["requests"])
     locust_cpu_percent = 100.0 * cpu / elapsed if elapsed else 0.0
     return RunResult(
-        rps=float(row["Requests/s"]),
+        rps=float(row["rps"]),
         requests=requests,
-        failures=int(row["Failure Count"]),
-        p50_ms=float(row["50%"] or 0),
-        p99_ms=float(row["99%"] or 0),
+        failures=int(row["failures"]),
+        p50_ms=float(row["p50_ms"] or 0),
+        p99_ms=float(row["p99_ms"] or 0),
         locust_cpu_percent=round(locust_cpu_percent, 1),
         server_cpu_ms_per_request=round(1000 * server_cpu / requests, 3) if requests else None,
         valid=locust_cpu_percent < LOCUST_SATURATED_CPU_PERCENT and requests > 0,
     )
 
 
-def _stats_row(path: Path, request: str) -> dict[str, str]:
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
+def _final_row(path: Path, request: str) -> dict:
+    """The figures of ``request`` at the end of the run (written by the locustfile)."""
+    try:
+        rows = json.loads(path.read_text())
+    except (OSError, ValueError) as unreadable:
+        raise SystemExit(f"Locust left no readable figures at {path}: {unreadable}") from None
     for row in rows:
-        if row["Name"] == request:
+        if row["name"] == request:
             return row
     raise SystemExit(
-        f"no request named {request!r} in {path} (names: {[row['Name'] for row in rows]})"
+        f"no request named {request!r} in {path} (names: {[row['name'] for row in rows]})"
     )
