@@ -63,7 +63,11 @@ def routing_comparison_latest(results_dir: Path = RESULTS_DIR) -> StrategyCompar
     """The newest stored routing-strategy comparison (by the time it was stored), or None when
     no run stored a readable one; non-numeric figures are left out."""
     candidates = sorted(
-        results_dir.glob(f"*/{WORK}/{ROUTING_COMPARISON_FILE}"),
+        (
+            path
+            for path in results_dir.glob(f"*/{WORK}/{ROUTING_COMPARISON_FILE}")
+            if not path.parent.parent.is_symlink()  # ``latest`` is a run seen twice
+        ),
         key=lambda path: path.stat().st_mtime,
         reverse=True,
     )

@@ -10,6 +10,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from loadtest.extras import ExtraResult, Plot
+from loadtest.results import (
+    latest_point,
+    routing_comparison_latest,
+    routing_comparison_store,
+    run_folder_create,
+)
 from loadtest.stats import percentile
 from loadtest.zipf import counter_keys
 
@@ -80,3 +86,15 @@ def test_an_unknown_extra_is_refused_before_anything_runs(monkeypatch, tmp_path)
 
     assert refused.value.code == 2
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_newest_routing_comparison_is_named_by_its_run_not_by_the_latest_link(tmp_path):
+    run = run_folder_create(tmp_path, "20260101T000000Z")
+    routing_comparison_store(run.work, {"lsn": {"stale_read_backs_pct": 0.0, "note": "x"}})
+    latest_point(tmp_path, run)
+
+    comparison = routing_comparison_latest(tmp_path)
+
+    assert comparison is not None
+    assert comparison.run == "20260101T000000Z"
+    assert comparison.strategies == {"lsn": {"stale_read_backs_pct": 0.0}}
