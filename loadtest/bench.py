@@ -6,14 +6,14 @@ baselines (the trivial endpoint, pgbench with the patterns' SQL, Redis GET/SET) 
 and writes ``bench/results/<timestamp>/`` (results.json, summary.md, PNG plots).
 
 What runs is listed in ``loadtest/plan.py`` (scenarios, pgbench baselines, extras such as the
-routing-strategy comparison). This process never imports Locust (gevent patches ``ssl`` and
-``socket`` at import): Locust runs in subprocesses, one per measured run.
+routing-strategy comparison; an extra follows ``loadtest.extras``). This process never imports
+Locust (gevent patches ``ssl`` and ``socket`` at import): Locust runs in subprocesses, one per
+measured run (``loadtest.locust_runs``). Where runs are stored: ``loadtest.results``.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import platform
@@ -27,39 +27,16 @@ from pathlib import Path
 
 import psutil
 
+from loadtest.cli import django_setup
+from loadtest.extras import Extra
+from loadtest.locust_runs import RunResult, Scenario, run_locust
+from loadtest.pgbench import baseline_run
+from loadtest.ratios import compute_ratios
+from loadtest.results import RESULTS_DIR, latest_point, run_folder_create
 from loadtest.service import ROOT, Service, service_running
 
-LOCUST_SATURATED_CPU_PERCENT = 90.0
 SLO_P99_MS = 250.0
 SLO_MAX_ERROR_RATIO = 0.001
-
-
-@dataclass(frozen=True)
-class Scenario:
-    """A Locust user class measured for ``users`` concurrent users; ``request`` names the
-    request whose figures are reported (default: all requests of the run)."""
-
-    name: str
-    user_class: str
-    users: int = 16
-    request: str = "Aggregated"
-    description: str = ""
-    # Consecutive scenarios with the same group run their rounds in turn (A B C, A B C, ...):
-    # figures compared as ratios then share the machine's drift instead of one taking a slow
-    # minute alone.
-    group: str = ""
-
-
-@dataclass(frozen=True)
-class PgbenchBaseline:
-    """pgbench running ``script`` (pgbench syntax) against database ``alias`` after ``setup``."""
-
-    name: str
-    alias: str
-    script: str
-    setup: str = ""
-    clients: int = 8
-    description: str = ""
 
 
 @dataclass
@@ -96,18 +73,6 @@ PROFILES = {
 
 
 @dataclass
-class RunResult:
-    rps: float
-    requests: int
-    failures: int
-    p50_ms: float
-    p99_ms: float
-    locust_cpu_percent: float
-    server_cpu_ms_per_request: float | None
-    valid: bool
-
-
-@dataclass
 class Figures:
     scenarios: dict[str, dict] = field(default_factory=dict)
     baselines: dict[str, dict] = field(default_factory=dict)
@@ -115,13 +80,9 @@ class Figures:
     goodput: dict = field(default_factory=dict)
 
 
-def _python() -> str:
-    return sys.executable
-
-
 def _manage(*args: str, env: dict[str, str]) -> str:
     result = subprocess.run(
-        [_python(), "manage.py", *args],
+        [sys.executable, "manage.py", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -131,83 +92,6 @@ def _manage(*args: str, env: dict[str, str]) -> str:
     if result.returncode:
         raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
     return result.stdout
-
-
-def run_locust(
-    service: Service, user_class: str, users: int, duration_s: int, *, request: str, work_dir: Path
-) -> RunResult:
-    """One headless Locust run; the load generator's own CPU use is measured, and a run where it
-    saturates its core is marked invalid (the figure would measure Locust, not the service)."""
-    prefix = work_dir / f"{user_class}-{users}-{time.monotonic_ns()}"
-    command = [
-        _python(),
-        "-m",
-        "locust",
-        "-f",
-        str(ROOT / "loadtest" / "locustfile.py"),
-        "--headless",
-        "--users",
-        str(users),
-        "--spawn-rate",
-        str(users),
-        "--run-time",
-        f"{duration_s}s",
-        "--host",
-        service.base_url,
-        "--csv",
-        str(prefix),
-        "--only-summary",
-        "--stop-timeout",
-        "5",
-        "--loglevel",
-        "WARNING",
-        "--reset-stats",
-        user_class,
-    ]
-    server_before = service.cpu_seconds()
-    started = time.monotonic()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "STATELAB_BENCH_TOKENS": json.dumps(service.tokens)},
-        stdout=subprocess.DEVNULL,
-        stderr=(work_dir / "locust.log").open("ab"),
-    )
-    load = psutil.Process(process.pid)
-    cpu = 0.0
-    while process.poll() is None:
-        try:
-            times = load.cpu_times()
-            cpu = times.user + times.system
-        except psutil.NoSuchProcess:
-            break
-        time.sleep(0.25)
-    elapsed = time.monotonic() - started
-    server_cpu = service.cpu_seconds() - server_before
-    row = _stats_row(Path(f"{prefix}_stats.csv"), request)
-    requests = int(row["Request Count"])
-    locust_cpu_percent = 100.0 * cpu / elapsed if elapsed else 0.0
-    return RunResult(
-        rps=float(row["Requests/s"]),
-        requests=requests,
-        failures=int(row["Failure Count"]),
-        p50_ms=float(row["50%"] or 0),
-        p99_ms=float(row["99%"] or 0),
-        locust_cpu_percent=round(locust_cpu_percent, 1),
-        server_cpu_ms_per_request=round(1000 * server_cpu / requests, 3) if requests else None,
-        valid=locust_cpu_percent < LOCUST_SATURATED_CPU_PERCENT and requests > 0,
-    )
-
-
-def _stats_row(path: Path, request: str) -> dict[str, str]:
-    with path.open() as handle:
-        rows = list(csv.DictReader(handle))
-    for row in rows:
-        if row["Name"] == request:
-            return row
-    raise SystemExit(
-        f"no request named {request!r} in {path} (names: {[row['Name'] for row in rows]})"
-    )
 
 
 def _summarise(runs: list[RunResult]) -> dict:
@@ -229,53 +113,6 @@ def _summarise(runs: list[RunResult]) -> dict:
         else None,
         "valid": all(run.valid for run in runs),
         "rounds": [asdict(run) for run in runs],
-    }
-
-
-def run_pgbench(baseline: PgbenchBaseline, duration_s: int, work_dir: Path) -> dict:
-    from django.conf import settings
-    from django.db import connections
-
-    from devstack.binaries import postgres_bin_dir
-
-    database = settings.DATABASES[baseline.alias]
-    if baseline.setup:
-        with connections[baseline.alias].cursor() as cursor:
-            cursor.execute(baseline.setup)
-    script = work_dir / f"{baseline.name}.sql"
-    script.write_text(baseline.script)
-    env = {**os.environ, "PGPASSWORD": database["PASSWORD"]}
-    command = [
-        str(postgres_bin_dir() / "pgbench"),
-        "-n",
-        "-h",
-        database["HOST"],
-        "-p",
-        str(database["PORT"]),
-        "-U",
-        database["USER"],
-        "-c",
-        str(baseline.clients),
-        "-j",
-        "2",
-        "-T",
-        str(duration_s),
-        "-f",
-        str(script),
-        database["NAME"],
-    ]
-    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if result.returncode:
-        return {"error": (result.stderr or result.stdout).strip()[-500:]}
-    tps = next(line for line in result.stdout.splitlines() if line.startswith("tps"))
-    latency = next(
-        (line for line in result.stdout.splitlines() if line.startswith("latency average")), ""
-    )
-    return {
-        "tps": round(float(tps.split("=")[1].split()[0]), 1),
-        "latency_avg_ms": float(latency.split("=")[1].split()[0]) if latency else None,
-        "clients": baseline.clients,
-        "description": baseline.description,
     }
 
 
@@ -334,90 +171,6 @@ def run_goodput(service: Service, profile: Profile, work_dir: Path) -> dict:
         "goodput_rps": round(max(good), 1) if good else 0.0,
         "steps": steps,
     }
-
-
-@dataclass(frozen=True)
-class Ratio:
-    name: str
-    numerator: str
-    denominator: str | None
-    aim: float
-    at_least: bool = True
-
-
-RATIOS = (
-    Ratio(
-        "cached profile read RPS / trivial endpoint RPS",
-        "scenarios.profile_cached.rps",
-        "scenarios.trivial.rps",
-        0.9,
-    ),
-    Ratio(
-        "replica-routed read RPS / primary read RPS",
-        "scenarios.profile_replica.rps",
-        "scenarios.profile_primary.rps",
-        0.95,
-    ),
-    Ratio(
-        "completed transfers per s / pgbench TPS of the same SQL",
-        "extras.transfers.completed_per_s",
-        "baselines.saga_sql.tps",
-        0.3,
-    ),
-    Ratio(
-        "celebrity increments per s, spreading / naive",
-        "extras.sharding.celebrity_per_s_spread",
-        "extras.sharding.celebrity_per_s_naive",
-        3.0,
-    ),
-    Ratio(
-        "per-shard imbalance (max/mean) with spreading",
-        "extras.sharding.imbalance_spread",
-        None,
-        1.25,
-        at_least=False,
-    ),
-    Ratio(
-        "stale reads under LSN routing with replica delay",
-        "extras.routing.lsn_stale_reads",
-        None,
-        0.0,
-        at_least=False,
-    ),
-)
-
-
-def _lookup(figures: dict, path: str) -> float | None:
-    node = figures
-    for part in path.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node if isinstance(node, (int, float)) else None
-
-
-def compute_ratios(figures: dict) -> list[dict]:
-    results = []
-    for ratio in RATIOS:
-        numerator = _lookup(figures, ratio.numerator)
-        denominator = _lookup(figures, ratio.denominator) if ratio.denominator else 1.0
-        value = None if numerator is None or not denominator else round(numerator / denominator, 3)
-        met = (
-            None
-            if value is None
-            else (value >= ratio.aim if ratio.at_least else value <= ratio.aim)
-        )
-        results.append(
-            {
-                "figure": ratio.name,
-                "value": value,
-                "aim": f"{'>=' if ratio.at_least else '<='} {ratio.aim}",
-                "met": met,
-                "numerator": ratio.numerator,
-                "denominator": ratio.denominator,
-            }
-        )
-    return results
 
 
 def machine_facts() -> dict:
@@ -479,7 +232,7 @@ def measure_service(
     service: Service,
     profile: Profile,
     scenarios: list[Scenario],
-    extras: list,
+    extras: list[Extra],
     figures: Figures,
     *,
     work_dir: Path,
@@ -508,9 +261,9 @@ def measure_service(
                 "description": scenario.description,
             }
     for extra in extras:
-        print(f"extra {extra.__module__}.{extra.__name__}", flush=True)
-        name, result = extra(service=service, scale=profile.extras_scale, work_dir=work_dir)
-        figures.extras[name] = result
+        print(f"extra {extra.name}", flush=True)
+        result = extra.run(service=service, scale=profile.extras_scale, work_dir=work_dir)
+        figures.extras[extra.name] = result.as_document()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,33 +275,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="scenario names to run (default: all)")
     parser.add_argument("--no-extras", action="store_true", help="skip the extras")
     parser.add_argument(
-        "--extras", nargs="*", help="extras to run, by function name (default: all)"
+        "--extras", nargs="*", help="extras to run, by name (default: all; see loadtest/plan.py)"
     )
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument("--out", type=Path, default=RESULTS_DIR)
     options = parser.parse_args(argv)
     profile = PROFILES[options.profile]
 
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     os.environ["DJANGO_DEBUG"] = "false"
-    import django
+    django_setup()
+    from loadtest.plan import EXTRAS, PGBENCH_BASELINES, SCENARIOS
 
-    django.setup()
+    extras = [] if options.no_extras else list(EXTRAS)
+    if options.extras:
+        unknown = set(options.extras) - {extra.name for extra in EXTRAS}
+        if unknown:
+            parser.error(
+                f"unknown extras {sorted(unknown)}; known: {[extra.name for extra in EXTRAS]}"
+            )
+        extras = [extra for extra in extras if extra.name in options.extras]
+    scenarios, baselines = list(SCENARIOS), list(PGBENCH_BASELINES)
+    if options.only:
+        scenarios = [scenario for scenario in scenarios if scenario.name in options.only]
     env = {**os.environ}
     _manage("migrate_all", "--verbosity", "0", env=env)
     _manage("seed_demo", env=env)
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = options.out / stamp
-    work_dir = out_dir / "work"
-    work_dir.mkdir(parents=True)
-    from loadtest.plan import EXTRAS, PGBENCH_BASELINES, SCENARIOS
-
-    scenarios, baselines = list(SCENARIOS), list(PGBENCH_BASELINES)
-    extras = [] if options.no_extras else list(EXTRAS)
-    if options.extras:
-        extras = [extra for extra in extras if extra.__name__ in options.extras]
-    if options.only:
-        scenarios = [scenario for scenario in scenarios if scenario.name in options.only]
+    run = run_folder_create(options.out, stamp)
+    work_dir = run.work
     figures = Figures()
     started = time.monotonic()
 
@@ -562,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
 
     for baseline in baselines:
         print(f"baseline pgbench {baseline.name}", flush=True)
-        figures.baselines[baseline.name] = run_pgbench(baseline, profile.duration_s, work_dir)
+        figures.baselines[baseline.name] = baseline_run(
+            baseline, seconds=profile.duration_s, work_dir=work_dir
+        )
     print("baseline redis", flush=True)
     figures.baselines["redis"] = run_redis_baseline(min(profile.duration_s, 5))
 
@@ -574,13 +330,10 @@ def main(argv: list[str] | None = None) -> int:
         **asdict(figures),
     }
     document["ratios"] = compute_ratios(document)
-    write_report(out_dir, document)
-    latest = options.out / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(out_dir.name)
-    print((out_dir / "summary.md").read_text())
-    print(f"report: {out_dir}")
+    write_report(run.path, document)
+    latest_point(options.out, run)
+    print((run.path / "summary.md").read_text())
+    print(f"report: {run.path}")
     return 0
 
 

@@ -1,10 +1,14 @@
 """What ``python -m loadtest.bench`` measures. No Locust import here: each scenario names a
-user class of ``loadtest/locustfile.py``; baselines and extras run in the driver process."""
+user class of ``loadtest/locustfile.py``; baselines and extras run in the driver process.
+Imported once Django is set up."""
 
-from ledger.bench import saga_sql_baseline, transfers_extra
-from loadtest.bench import PgbenchBaseline, Scenario
-from loadtest.profiles_bench import strategy_comparison
-from loadtest.sharding_bench import sharding_comparison
+from loadtest.extras import Extra
+from loadtest.locust_runs import Scenario
+from loadtest.pgbench import PgbenchBaseline
+from loadtest.profiles_bench import ROUTING
+from loadtest.saga_bench import BENCH_ACCOUNTS, TRANSFERS
+from loadtest.saga_sql import saga_sql_baseline
+from loadtest.sharding_bench import SHARDING
 
 SCENARIOS: list[Scenario] = [
     Scenario(
@@ -60,7 +64,7 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
-PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline()]
+PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline(accounts=BENCH_ACCOUNTS)]
 
-# Callables ``(*, service, scale, work_dir) -> (name, figures)``.
-EXTRAS: list = [transfers_extra, sharding_comparison, strategy_comparison]
+# Run in this order, after the scenarios; ``--extras`` picks some by name.
+EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING]

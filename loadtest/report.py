@@ -1,8 +1,11 @@
-"""The benchmark report: a Markdown summary and PNG plots from ``results.json``'s document."""
+"""The benchmark report: a Markdown summary and PNG plots from ``results.json``'s document
+(each extra read back as the ``ExtraResult`` it stored)."""
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from loadtest.extras import ExtraResult
 
 
 def _cell(value) -> str:
@@ -72,18 +75,19 @@ def write_markdown(path: Path, document: dict) -> None:
             for step in goodput["steps"]
         ]
     for name, extra in document["extras"].items():
-        lines += ["", f"## {name}", ""]
-        table = extra.get("table")
-        if table:
-            header = list(table[0])
-            lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lines += ["| " + " | ".join(_cell(row[key]) for key in header) + " |" for row in table]
-        lines += [
-            f"- {key}: {_cell(value)}"
-            for key, value in extra.items()
-            if key != "table" and not isinstance(value, (dict, list))
-        ]
+        lines += ["", f"## {name}", "", *_extra_markdown(ExtraResult.from_document(extra))]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _extra_markdown(result: ExtraResult) -> list[str]:
+    lines = []
+    if result.table:
+        header = list(result.table[0])
+        lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        lines += [
+            "| " + " | ".join(_cell(row[key]) for key in header) + " |" for row in result.table
+        ]
+    return lines + [f"- {key}: {_cell(value)}" for key, value in result.figures.items()]
 
 
 def write_plots(out_dir: Path, document: dict) -> None:
@@ -127,24 +131,24 @@ def write_plots(out_dir: Path, document: dict) -> None:
         figure.savefig(out_dir / "scenarios.png", dpi=110)
         plt.close(figure)
     for name, extra in document["extras"].items():
-        plot = extra.get("plot")
+        plot = ExtraResult.from_document(extra).plot
         if not plot:
             continue
         figure, axis = plt.subplots(figsize=(8, 4.5))
-        if plot.get("kind") == "bars":
-            count = len(plot["series"])
+        if plot.kind == "bars":
+            count = len(plot.series)
             width = 0.8 / count
             hatches = ["", "//", "..", "xx"]
-            for index, (series, values) in enumerate(plot["series"].items()):
-                offsets = [x + (index - (count - 1) / 2) * width for x in range(len(plot["x"]))]
+            for index, (series, values) in enumerate(plot.series.items()):
+                offsets = [x + (index - (count - 1) / 2) * width for x in range(len(plot.x))]
                 axis.bar(offsets, values, width, label=series, hatch=hatches[index % len(hatches)])
-            axis.set_xticks(range(len(plot["x"])), plot["x"])
+            axis.set_xticks(range(len(plot.x)), plot.x)
         else:
-            for series, values in plot["series"].items():
-                axis.plot(plot["x"], values, marker="o", label=series)
-        axis.set_title(plot["title"])
-        axis.set_xlabel(plot.get("xlabel", ""))
-        axis.set_ylabel(plot.get("ylabel", ""))
+            for series, values in plot.series.items():
+                axis.plot(plot.x, values, marker="o", label=series)
+        axis.set_title(plot.title)
+        axis.set_xlabel(plot.xlabel)
+        axis.set_ylabel(plot.ylabel)
         axis.legend()
         figure.tight_layout()
         figure.savefig(out_dir / f"{name}.png", dpi=110)

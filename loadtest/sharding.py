@@ -5,36 +5,19 @@ Interactive:
         --headless -u 32 -r 32 -t 30s ShardingZipfUser
 
 The comparison with and without spreading is ``loadtest/sharding_bench.py`` (a benchmark
-extra of ``make bench``); below the web tier: ``manage.py sharding_compare --pgbench``.
+extra of ``make bench``); below the web tier: ``python -m loadtest.sharding_compare --pgbench``.
 """
 
 from __future__ import annotations
 
-import bisect
-import os
 import random
-from pathlib import Path
 
 from locust import constant, task
 
 from loadtest.common import DEMO_USERS, TokenUser
+from loadtest.zipf import counter_keys
 
-ROOT = Path(__file__).resolve().parent.parent
-CELEBRITY = os.environ.get("STATELAB_BENCH_CELEBRITY", "celebrity")
-CELEBRITY_SHARE = 0.3
-KEYS = 10_000
-
-
-def _cumulative(keys: int, exponent: float = 1.0) -> list[float]:
-    weights = [1 / rank**exponent for rank in range(1, keys + 1)]
-    total, running, cumulative = sum(weights), 0.0, []
-    for weight in weights:
-        running += weight / total
-        cumulative.append(running)
-    return cumulative
-
-
-ZIPF = _cumulative(KEYS)
+KEYS = counter_keys()
 
 
 class ShardingZipfUser(TokenUser):
@@ -48,11 +31,8 @@ class ShardingZipfUser(TokenUser):
 
     @task
     def increment(self) -> None:
-        if random.random() < CELEBRITY_SHARE:  # noqa: S311
-            key, name = CELEBRITY, "celebrity increment"
-        else:
-            rank = min(bisect.bisect_left(ZIPF, random.random()), KEYS - 1) + 1  # noqa: S311
-            key, name = f"user:{rank}", "counter increment"
+        key = KEYS.draw(random)
+        name = "celebrity increment" if key == KEYS.celebrity else "counter increment"
         self.client.post(
             f"/api/sharding/counters/{key}/increment", json={"by": 1}, headers=self.auth, name=name
         )

@@ -1,21 +1,22 @@
 """With and without adaptive spreading, in one run (a ``make bench`` extra): increments per
 second on the celebrity key, its p99, and per-shard imbalance under the Zipf workload of
 ``loadtest/sharding.py``, through the web tier; then the same comparison below it
-(``manage.py sharding_compare``: the service layer, and pgbench with the naive single-row
-statement against the slotted ones). This module never imports Locust (see loadtest.bench).
+(``python -m loadtest.sharding_compare``: the service layer, and pgbench with the naive
+single-row statement against the slotted ones). This module never imports Locust (see
+loadtest.bench).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
+from loadtest.extras import Extra, ExtraResult
+from loadtest.locust_runs import run_locust
 from loadtest.service import ROOT, Service
-
-CELEBRITY = os.environ.get("STATELAB_BENCH_CELEBRITY", "celebrity")  # as loadtest/sharding.py
+from loadtest.zipf import BENCH_CELEBRITY
 
 
 def _spreading(on: bool) -> None:
@@ -37,7 +38,6 @@ def _shard_totals() -> dict[str, int]:
 
 
 def _web_phase(service: Service, users: int, seconds: int, work_dir: Path) -> dict:
-    from loadtest.bench import run_locust
     from sharding.selectors import imbalance_of
 
     before = _shard_totals()
@@ -61,8 +61,10 @@ def _web_phase(service: Service, users: int, seconds: int, work_dir: Path) -> di
     }
 
 
-def sharding_comparison(*, service: Service, scale: float, work_dir: Path) -> tuple[str, dict]:
+def sharding_run(*, service: Service, scale: float, work_dir: Path) -> ExtraResult:
     """Naive vs spreading through the web tier, then the service layer and pgbench."""
+    from sharding.hotkeys import hot_states
+
     seconds = max(5, int(30 * scale))
     users = 32
     try:
@@ -70,17 +72,15 @@ def sharding_comparison(*, service: Service, scale: float, work_dir: Path) -> tu
         naive = _web_phase(service, users, seconds, work_dir)
         _spreading(True)
         _web_phase(service, users, max(5, int(8 * scale)), work_dir)  # detection warm-up
-        from sharding.hotkeys import hot_states
-
-        celebrity_hot = CELEBRITY in hot_states()
+        celebrity_hot = BENCH_CELEBRITY in hot_states()
         spread = _web_phase(service, users, seconds, work_dir)
     finally:
         _spreading(True)
     below = subprocess.run(
         [
             sys.executable,
-            str(ROOT / "manage.py"),
-            "sharding_compare",
+            "-m",
+            "loadtest.sharding_compare",
             "--json",
             "--pgbench",
             "--seconds",
@@ -92,15 +92,26 @@ def sharding_comparison(*, service: Service, scale: float, work_dir: Path) -> tu
         check=True,
     )
     layers = json.loads(below.stdout.strip().splitlines()[-1])
-    return "sharding", {
-        "celebrity_per_s_naive": naive["celebrity_per_s"],
-        "celebrity_per_s_spread": spread["celebrity_per_s"],
-        "celebrity_p99_ms_naive": naive["celebrity_p99_ms"],
-        "celebrity_p99_ms_spread": spread["celebrity_p99_ms"],
-        "imbalance_naive": naive["imbalance"],
-        "imbalance_spread": spread["imbalance"],
-        "celebrity_hot_after_warmup": celebrity_hot,
-        "web": {"naive": naive, "spread": spread},
-        "service_layer": {key: layers[key] for key in ("naive", "spread")},
-        "pgbench": layers["pgbench"],
-    }
+    return ExtraResult(
+        figures={
+            "celebrity_per_s_naive": naive["celebrity_per_s"],
+            "celebrity_per_s_spread": spread["celebrity_per_s"],
+            "celebrity_p99_ms_naive": naive["celebrity_p99_ms"],
+            "celebrity_p99_ms_spread": spread["celebrity_p99_ms"],
+            "imbalance_naive": naive["imbalance"],
+            "imbalance_spread": spread["imbalance"],
+            "celebrity_hot_after_warmup": celebrity_hot,
+        },
+        details={
+            "web": {"naive": naive, "spread": spread},
+            "service_layer": {key: layers[key] for key in ("naive", "spread")},
+            "pgbench": layers["pgbench"],
+        },
+    )
+
+
+SHARDING = Extra(
+    "sharding",
+    sharding_run,
+    "celebrity increments and per-shard imbalance with spreading against naive",
+)

@@ -3,8 +3,8 @@ own accounts with a fresh ``Idempotency-Key`` per request, as a client of the sa
 
 The HTTP figures here are the request side only (POST -> 202). Completed transfers per second
 and request-to-completed latency, and the ratio to pgbench running the saga's SQL, come from
-``python manage.py saga_bench`` (``ledger/bench.py``), which drives the same requests and reads
-the outcome from the ledger.
+``python -m loadtest.saga_bench``, which drives the same requests and reads the outcome from the
+ledger.
 
     .venv/bin/locust -f loadtest/locustfile.py --host http://127.0.0.1:8000 \\
         --headless -u 8 -r 8 -t 30s TransferUser

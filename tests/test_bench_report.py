@@ -1,6 +1,8 @@
 """The benchmark's ratios and report, from a document shaped like a real run's."""
 
-from loadtest.bench import Scenario, compute_ratios, scenario_blocks
+from loadtest.bench import scenario_blocks
+from loadtest.locust_runs import Scenario
+from loadtest.ratios import compute_ratios
 from loadtest.report import write_markdown, write_plots
 
 

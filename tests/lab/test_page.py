@@ -8,6 +8,7 @@ import time
 import pytest
 from django.test import Client
 
+from loadtest.results import routing_comparison_store, run_folder_create
 from tests.factories import TEST_PASSWORD, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -26,10 +27,7 @@ def _config(response) -> dict:
 
 
 def _store_comparison(folder, run: str, figures: dict, age_s: float = 0) -> None:
-    work = folder / run / "work"
-    work.mkdir(parents=True)
-    path = work / "consistency_compare.json"
-    path.write_text(json.dumps(figures))
+    path = routing_comparison_store(run_folder_create(folder, run).work, figures)
     stamp = time.time() - age_s
     os.utime(path, (stamp, stamp))
 
@@ -215,9 +213,8 @@ def test_strategy_comparison_returns_the_newest_stored_run(settings, tmp_path):
 def test_strategy_comparison_skips_an_unreadable_run(settings, tmp_path):
     settings.LAB_BENCH_RESULTS_DIR = tmp_path
     _store_comparison(tmp_path, "older", {"lsn": {"stale_read_backs_pct": 0}}, 600)
-    broken = tmp_path / "newer" / "work"
-    broken.mkdir(parents=True)
-    (broken / "consistency_compare.json").write_text("{not json")
+    broken = routing_comparison_store(run_folder_create(tmp_path, "newer").work, {})
+    broken.write_text("{not json")
     client = Client()
     client.force_login(UserFactory())
 

@@ -9,12 +9,13 @@ from collections import Counter
 import pytest
 from django.db import connections
 
+from loadtest.workload import workload_run
+from loadtest.zipf import ZipfKeys
 from sharding.control.models import HotKeyEpisode
 from sharding.counters import counter_get, counter_increment, counter_merge
 from sharding.hotkeys import Observation, hot_cache_clear, hot_key_record, hot_states, slot_pick
 from sharding.selectors import sharding_stats
 from sharding.spreading import key_spread
-from sharding.workload import ZipfKeys, workload_run
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)

@@ -1,8 +1,9 @@
-"""A Zipf-like counter workload with one celebrity key, shared by the tests and the benchmark."""
+"""The counter workload below the web tier: threads calling ``counter_increment`` on keys drawn
+from a ``ZipfKeys`` population; used by ``python -m loadtest.sharding_compare`` and the hot-key
+tests."""
 
 from __future__ import annotations
 
-import bisect
 import random
 import threading
 import time
@@ -11,30 +12,10 @@ from dataclasses import dataclass, field
 
 from django.db import connections
 
+from loadtest.stats import percentile
+from loadtest.zipf import ZipfKeys
 from sharding.counters import counter_increment
 from sharding.selectors import imbalance_of
-
-
-class ZipfKeys:
-    """Keys ``<prefix><rank>`` with P(rank) proportional to 1 / rank**exponent, plus a
-    celebrity key drawn with probability ``celebrity_share``."""
-
-    def __init__(
-        self, *, keys: int, exponent: float, celebrity: str, celebrity_share: float, prefix: str
-    ) -> None:
-        weights = [1 / rank**exponent for rank in range(1, keys + 1)]
-        total = sum(weights)
-        running, self.cumulative = 0.0, []
-        for weight in weights:
-            running += weight / total
-            self.cumulative.append(running)
-        self.celebrity, self.celebrity_share, self.prefix = celebrity, celebrity_share, prefix
-
-    def draw(self, rng: random.Random) -> str:
-        if rng.random() < self.celebrity_share:
-            return self.celebrity
-        rank = bisect.bisect_left(self.cumulative, rng.random())
-        return f"{self.prefix}{min(rank, len(self.cumulative) - 1) + 1}"
 
 
 @dataclass
@@ -60,8 +41,7 @@ class WorkloadResult:
     def celebrity_p99_ms(self) -> float:
         if not self.celebrity_latencies:
             return 0.0
-        ordered = sorted(self.celebrity_latencies)
-        return ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
+        return percentile(self.celebrity_latencies, 0.99) * 1000
 
 
 def workload_run(
