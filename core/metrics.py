@@ -9,7 +9,11 @@ nothing and is never older than the scrape.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
@@ -18,15 +22,41 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Histogram,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+logger = logging.getLogger(__name__)
+
 faults_crashes_total = Counter(
     "statelab_fault_crashes_total", "Processes killed at an armed crash point", ["point"]
 )
+inbox_redeliveries_ignored = Counter(
+    "statelab_inbox_redeliveries_ignored_total",
+    "Messages the inbox had already applied (redeliveries that did nothing)",
+    ["consumer"],
+)
+# Both services of the saga time their steps here, so that one histogram compares them.
+saga_step_seconds = Histogram(
+    "statelab_saga_step_seconds",
+    "Duration of one saga step (one local transaction)",
+    ["step"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+@contextmanager
+def step_timer(step: str) -> Iterator[None]:
+    """Observe the block's duration in ``statelab_saga_step_seconds{step}``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        saga_step_seconds.labels(step=step).observe(time.perf_counter() - started)
+
 
 _scrape_collectors: list[Collector] = []
 
@@ -95,6 +125,35 @@ class FaultsCollector(Collector):
             else:
                 values.add_metric([name], float(current[name]))
         yield from (values, armed)
+
+
+class OutboxCollector(Collector):
+    """``statelab_outbox_backlog{database}``, ``statelab_outbox_oldest_age_seconds{database}``:
+    unpublished rows per registered outbox and how long the oldest has waited."""
+
+    def describe(self):
+        return []
+
+    def collect(self):
+        from core.outbox import outbox_backlog, outbox_databases
+
+        backlog = GaugeMetricFamily(
+            "statelab_outbox_backlog", "Unpublished outbox rows", labels=["database"]
+        )
+        age = GaugeMetricFamily(
+            "statelab_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox row",
+            labels=["database"],
+        )
+        for using in outbox_databases():
+            try:
+                count, oldest = outbox_backlog(using=using)
+            except Exception:  # a failing collector drops its sample, never the whole scrape
+                logger.warning("outbox backlog of %s: not collected", using, exc_info=True)
+                continue
+            backlog.add_metric([using], float(count))
+            age.add_metric([using], oldest)
+        yield from (backlog, age)
 
 
 def scrape_registry() -> CollectorRegistry:

@@ -6,12 +6,11 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.views import RawField
+from core.fields import RawField
 from core.idempotency import (
     HEADER,
     idempotency_key_parse,
@@ -27,12 +26,7 @@ from ledger.models import (
     TransferIdempotencyKey,
     TransferTransition,
 )
-from ledger.selectors import (
-    journal_entries_for_user,
-    reconciliation_report,
-    transfer_get,
-    transfers_for_user,
-)
+from ledger.selectors import journal_entries_for_user, transfer_get, transfers_for_user
 from ledger.services import transfer_create
 
 PAGE_SIZE = 100
@@ -202,13 +196,3 @@ class JournalEntriesView(APIView):
             user=request.user, account_id=query.validated_data.get("account")
         )[:PAGE_SIZE]
         return Response(JournalEntryOutput(entries, many=True).data)
-
-
-class ReconciliationView(APIView):
-    """Staff: invariants 1-3 (and operations explain balances), with what differs."""
-
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(responses=dict[str, Any])
-    def get(self, request: Request) -> Response:
-        return Response(reconciliation_report())

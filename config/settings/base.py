@@ -32,6 +32,7 @@ INSTALLED_APPS = [
     "core",
     "accounts",
     "ledger",
+    "audit",
     "profiles",
     "sharding",
 ]
@@ -229,16 +230,19 @@ SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
 # Deposits older than this whose journal entry is missing are left to reconciliation.
 DEPOSIT_WATCH_WINDOW_S = env.get_int("STATELAB_DEPOSIT_WATCH_WINDOW_S", 24 * 3600)
 IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
+# How long a transfer naming an account the ledger has not heard of yet waits for the account's
+# event before answering 404 (ledger.directory: the lag of the ledger's read model of accounts).
+LEDGER_ACCOUNT_WAIT_S = env.get_int("STATELAB_LEDGER_ACCOUNT_WAIT_MS", 2000) / 1000
 CELERY_BEAT_SCHEDULE.update(
     {
-        "outbox-sweep": {"task": "ledger.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
+        "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
         "saga-watchdog": {
             "task": "ledger.saga_watchdog",
             "schedule": 5.0,
             "options": {"expires": 10},
         },
         "deposit-watchdog": {
-            "task": "ledger.deposit_watchdog",
+            "task": "accounts.deposit_watchdog",
             "schedule": 5.0,
             "options": {"expires": 10},
         },

@@ -20,9 +20,10 @@ import accounts.tasks  # noqa: F401 - registers the tasks that deliver() runs
 import ledger.tasks  # noqa: F401
 from accounts.models import Account, AccountsOutbox
 from accounts.services import account_deposit
+from audit.reconciliation import reconciliation_report
+from contracts.accounts import AccountOpened
 from core.faults import CACHE_SECONDS, faults_set
 from ledger.models import LedgerOutbox, Transfer
-from ledger.selectors import reconciliation_report
 from tests.workers import ROOT, worker_environment
 
 ALL_DATABASES = ["default", "accounts", "ledger"]
@@ -50,6 +51,15 @@ def deliver(using: str, row) -> None:
     with transaction.atomic(using=using):
         type(row).objects.using(using).filter(id=row.id).update(published_at=timezone.now())
     current_app.tasks[row.task](**{**row.payload, "message_id": str(row.id)})
+
+
+def account_announcement_deliver(account: Account) -> None:
+    """Deliver the ``AccountOpened`` event of a just opened account to the ledger, as a worker
+    would (published or not: the ledger applies an account's snapshot once)."""
+    row = AccountsOutbox.objects.using("accounts").get(
+        task=AccountOpened.name, payload__account_id=account.id
+    )
+    deliver("accounts", row)
 
 
 def redeliver(row) -> None:
