@@ -30,9 +30,6 @@ from core.errors import DomainError
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 MAX_KEY_LENGTH = 255
-# A request whose key is "in progress" for longer than this died between its two transactions;
-# the key may then be taken over.
-STALE_IN_PROGRESS_S = 60
 
 
 class IdempotencyKeyMissing(DomainError):
@@ -168,7 +165,9 @@ def _existing_or_takeover(manager, *, user_id: int, key: str, fingerprint: str):
             return IdempotentResponse(
                 status=existing.response_status, body=existing.response_body, replayed=True
             )
-        if (now - existing.created_at).total_seconds() > STALE_IN_PROGRESS_S:
+        # A request whose key is "in progress" for longer than this died between its two
+        # transactions; the key may then be taken over.
+        if (now - existing.created_at).total_seconds() > settings.IDEMPOTENCY_STALE_IN_PROGRESS_S:
             existing.created_at = now
             existing.save(update_fields=["created_at"])
             return existing
