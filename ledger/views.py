@@ -101,6 +101,9 @@ class TransfersView(APIView):
             404: OpenApiResponse(description="unknown account, or not the caller's source"),
             409: OpenApiResponse(description="same key still in progress"),
             422: OpenApiResponse(description="same key, other body"),
+            503: OpenApiResponse(
+                description="database_timeout: nothing was done; retry with the same key"
+            ),
         },
     )
     def post(self, request: Request) -> Response:

@@ -229,7 +229,12 @@ OUTBOX_PUBLISH_ON_COMMIT = env.get_bool("STATELAB_OUTBOX_PUBLISH_ON_COMMIT", Tru
 SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
 # Deposits older than this whose journal entry is missing are left to reconciliation.
 DEPOSIT_WATCH_WINDOW_S = env.get_int("STATELAB_DEPOSIT_WATCH_WINDOW_S", 24 * 3600)
-IDEMPOTENCY_STALE_IN_PROGRESS_S = 60
+# Bounds of the one transaction of an idempotent request (core.idempotency): past them the
+# request answers 503 database_timeout having done nothing.
+IDEMPOTENCY_LOCK_TIMEOUT_S = env.get_int("STATELAB_IDEMPOTENCY_LOCK_TIMEOUT_MS", 5000) / 1000
+IDEMPOTENCY_STATEMENT_TIMEOUT_S = (
+    env.get_int("STATELAB_IDEMPOTENCY_STATEMENT_TIMEOUT_MS", 15000) / 1000
+)
 IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
 # How long a transfer naming an account the ledger has not heard of yet waits for the account's
 # event before answering 404 (ledger.directory: the lag of the ledger's read model of accounts).

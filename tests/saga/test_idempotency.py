@@ -207,8 +207,9 @@ def test_a_retry_while_the_first_request_is_stalled_creates_no_second_transfer(
     settings, alice, client, body
 ):
     """Issue 13 item 1: the first request stalls in a lock wait past what used to be the
-    stale window (shrunk here), the retry comes; whatever the timing, one transfer, one debit,
-    the retry told 409, and the stored response once the first has committed."""
+    stale window, the retry comes; whatever the timing, one transfer, one debit, the retry
+    told 409, and the stored response once the first has committed."""
+    # The takeover window of the former scheme, shrunk: should one come back, it fails here.
     settings.IDEMPOTENCY_STALE_IN_PROGRESS_S = 0.5
     settings.OUTBOX_PUBLISH_ON_COMMIT = False
     with _table_locked("ledger_transfer"):
