@@ -9,12 +9,14 @@ nothing and is never older than the scrape.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import (
@@ -28,6 +30,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from core.errors import problem_response
+from core.net import address_in, client_address
 
 logger = logging.getLogger(__name__)
 
@@ -167,5 +172,35 @@ def scrape_registry() -> CollectorRegistry:
     return registry
 
 
+def metrics_access_allowed(request: HttpRequest) -> bool:
+    """Public unless ``METRICS_PUBLIC`` is off (production settings): then a scrape needs the
+    bearer token ``METRICS_TOKEN``, or a client address in ``METRICS_ALLOWED_NETWORKS``
+    (``core.net.client_address``), or a logged-in session (the State Lab page reads /metrics
+    from the browser)."""
+    if settings.METRICS_PUBLIC:
+        return True
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if (
+        settings.METRICS_TOKEN
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+    ):
+        return True
+    if address_in(client_address(request), settings.METRICS_ALLOWED_NETWORKS):
+        return True
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
+
+
 def metrics_view(request: HttpRequest) -> HttpResponse:
+    if not metrics_access_allowed(request):
+        response = problem_response(
+            request,
+            status_code=401,
+            code="metrics_unauthorized",
+            title="Unauthorized",
+            detail="/metrics needs a bearer token, an allowed address or a logged-in session.",
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
     return HttpResponse(generate_latest(scrape_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -193,7 +193,9 @@ class JournalEntriesView(APIView):
         },
     )
     def get(self, request: Request) -> Response:
-        query = self.JournalEntriesQuery(data=request.query_params)
+        # A plain dict, not the QueryDict: DRF reads an empty form value of an optional field
+        # as absent, and "?account=" would list every entry instead of being refused.
+        query = self.JournalEntriesQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         entries = journal_entries_for_user(
             user=request.user, account_id=query.validated_data.get("account")

@@ -127,6 +127,9 @@ REDIS_SOCKET_TIMEOUT_S = 0.5
 # Redis is skipped this long after a failure.
 REDIS_GUARDED_TIMEOUT_S = 0.1
 REDIS_BREAKER_OPEN_S = 1.0
+# Reverse proxies in front of the web tier that append to X-Forwarded-For (core.net): 0 means
+# the connection's address is the client's, and the header is ignored.
+STATELAB_TRUSTED_PROXIES = env.get_int("STATELAB_TRUSTED_PROXIES", 0)
 STATELAB_THROTTLE_RATES = {
     "auth": env.get_str("STATELAB_THROTTLE_AUTH", "30/min"),
     "transfers": env.get_str("STATELAB_THROTTLE_TRANSFERS", "600/min"),
@@ -189,6 +192,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # DRF's own reading of X-Forwarded-For (BaseThrottle.get_ident) agrees with core.net.
+    "NUM_PROXIES": STATELAB_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "statelab API",
@@ -211,6 +216,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- Metrics, logging -------------------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# /metrics (core.metrics.metrics_access_allowed): public here; production settings turn this
+# off, and then a scrape needs the bearer token, an allowed address or a logged-in session.
+METRICS_PUBLIC = True
+METRICS_TOKEN = env.get_str("STATELAB_METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env.get_networks("STATELAB_METRICS_ALLOWED_NETWORKS", [])
 REPLICA_PROBE_TIMEOUT_S = 1.0
 LOGGING = {
     "version": 1,
