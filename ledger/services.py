@@ -142,11 +142,13 @@ def transfer_create(
     minor = amount_parse(amount, currency=currency)
     if source_id == destination_id:
         raise SameAccount("source and destination must be different accounts")
-    accounts = known_accounts_get(ids=[source_id, destination_id], wait_s=0)
+    ids = [source_id, destination_id]
+    accounts = known_accounts_get(ids=ids, wait_s=0)
+    foreign_source = source_id in accounts and accounts[source_id].owner_id != user_id
+    if len(accounts) < len(ids) and not foreign_source:
+        # One may have been opened a moment ago, its event still on the way (ledger.directory).
+        accounts = known_accounts_get(ids=ids)
     source = accounts.get(source_id)
-    if len(accounts) < 2 and (source is None or source.owner_id == user_id):
-        accounts = known_accounts_get(ids=[source_id, destination_id])
-        source = accounts.get(source_id)
     if source is None or source.owner_id != user_id:
         raise AccountNotFound(f"you have no account {source_id}", field="source")
     destination = accounts.get(destination_id)
