@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.models import AccountsOutbox
+        from accounts.services import CRASH_POINTS
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.outbox import outbox_register
 
@@ -28,7 +29,7 @@ class AccountsConfig(AppConfig):
                 max_value=10_000,
             )
         )
-        crash_points_register("after_debit_commit", "after_credit_commit", "after_refund_commit")
+        crash_points_register(*CRASH_POINTS)
 
     def seed_demo(self, users: dict) -> None:
         """alice and bob get one EUR account each with an opening deposit (once)."""

@@ -56,6 +56,9 @@ class AccountOperation(models.Model):
     applied = models.BooleanField()
     reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    journaled_at = models.DateTimeField(
+        null=True, blank=True, help_text="deposits: when the ledger acknowledged its entry"
+    )
 
     class Meta:
         ordering = ["id"]

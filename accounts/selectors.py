@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from django.db.models import QuerySet
 
-from accounts.models import Account, AccountOperation
+from accounts.models import Account
 from accounts.services import AccountNotFound
 
 
@@ -21,13 +19,3 @@ def account_get(*, user, account_id: int) -> Account:
     if account is None:
         raise AccountNotFound(f"no account {account_id}")
     return account
-
-
-def deposit_ids_between(*, since: datetime, until: datetime) -> list:
-    """Ids of the deposits applied in [since, until), oldest first."""
-    return list(
-        AccountOperation.objects.using("accounts")
-        .filter(kind=AccountOperation.Kind.DEPOSIT, created_at__gte=since, created_at__lt=until)
-        .order_by("created_at")
-        .values_list("deposit_id", flat=True)
-    )

@@ -1,7 +1,9 @@
 """Writes on the accounts database: accounts, deposits, and the saga's debit/credit/refund.
 
 Each saga step is one transaction on ``accounts`` that records the message in the inbox,
-applies (or rejects) the operation, and writes the reply event to the outbox.
+applies (or rejects) the operation, and writes the reply event to the outbox. Whatever the
+ledger needs to know about accounts (opened, status changed, deposited) leaves the same way, as
+``contracts`` messages written in the transaction that made the change.
 """
 
 from __future__ import annotations
@@ -9,27 +11,46 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from typing import Any
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts import metrics
 from accounts.models import Account, AccountOperation, AccountsInbox
+from contracts.accounts import AccountOpened, AccountStatusChanged, DepositApplied
+from contracts.saga import (
+    AccountCredited,
+    AccountDebited,
+    AccountRefunded,
+    CreditFailed,
+    DebitRejected,
+    TransferRefusal,
+    TransferReply,
+)
 from core.errors import DomainError
 from core.faults import fault_roll, fault_sleep
+from core.metrics import step_timer
 from core.money import amount_parse, currency_minor_digits
-from core.outbox import crash_after_commit, inbox_accept, outbox_put, outbox_resend
-from ledger import metrics
+from core.outbox import (
+    consumer_crash_point,
+    crash_after_commit,
+    inbox_accept,
+    outbox_message_put,
+    outbox_resend,
+)
 
 logger = logging.getLogger(__name__)
 DB = "accounts"
 
-EVENT_DEBITED = "ledger.on_debited"
-EVENT_DEBIT_REJECTED = "ledger.on_debit_rejected"
-EVENT_CREDITED = "ledger.on_credited"
-EVENT_CREDIT_FAILED = "ledger.on_credit_failed"
-EVENT_REFUNDED = "ledger.on_refunded"
-EVENT_DEPOSITED = "ledger.on_deposited"
+CONSUMER_DEBIT = "debit"
+CONSUMER_CREDIT = "credit"
+CONSUMER_REFUND = "refund"
+# Each consumer can be killed right after its commit (``consumer_crash_point``).
+CRASH_POINTS = tuple(
+    consumer_crash_point(consumer)
+    for consumer in (CONSUMER_DEBIT, CONSUMER_CREDIT, CONSUMER_REFUND)
+)
 
 
 class AccountNotFound(DomainError):
@@ -60,9 +81,26 @@ def accounts_lock(*, ids: list[int]) -> dict[int, Account]:
 
 
 def account_create(*, owner_id: int, currency: str) -> Account:
+    """Open an account; the ledger hears of it through ``AccountOpened`` (its read model of
+    accounts validates transfers)."""
     currency_minor_digits(currency)
     with transaction.atomic(using=DB):
-        return Account.objects.using(DB).create(owner_id=owner_id, currency=currency)
+        account = Account.objects.using(DB).create(owner_id=owner_id, currency=currency)
+        _announce(account, AccountOpened)
+    return account
+
+
+def _announce(account: Account, event: type[AccountOpened | AccountStatusChanged]) -> None:
+    outbox_message_put(
+        using=DB,
+        message=event(
+            account_id=account.id,
+            owner_id=account.owner_id,
+            currency=account.currency,
+            status=account.status,
+            version=account.version,
+        ),
+    )
 
 
 def account_deposit(
@@ -87,24 +125,61 @@ def account_deposit(
             currency=account.currency,
             applied=True,
         )
-        outbox_put(
+        outbox_message_put(
             using=DB,
-            task=EVENT_DEPOSITED,
             message_id=deposit_id,
-            kwargs={
-                "deposit_id": str(deposit_id),
-                "account_id": account.id,
-                "amount": minor,
-                "currency": account.currency,
-            },
+            message=DepositApplied(
+                deposit_id=str(deposit_id),
+                account_id=account.id,
+                amount=minor,
+                currency=account.currency,
+            ),
         )
     return operation
 
 
-def deposit_events_resend(*, deposit_ids: list[uuid.UUID]) -> int:
-    """Send the ``deposited`` events of these deposits again (a deposit's event carries the
-    deposit's id as its message id); the ledger's inbox posts each journal entry once."""
-    return outbox_resend(using=DB, ids=deposit_ids)
+def deposit_journaled_mark(*, deposit_id: str) -> bool:
+    """The ledger acknowledged the deposit's journal entry: the deposit watchdog stops sending
+    its event. Idempotent (an acknowledgement can arrive more than once); False when it had
+    been marked already."""
+    with transaction.atomic(using=DB):
+        marked = (
+            AccountOperation.objects.using(DB)
+            .filter(
+                kind=AccountOperation.Kind.DEPOSIT, deposit_id=deposit_id, journaled_at__isnull=True
+            )
+            .update(journaled_at=timezone.now())
+        )
+    return bool(marked)
+
+
+def deposit_watchdog(*, stuck_after_s: float, window_s: float, limit: int = 500) -> int:
+    """Send again the event of every deposit applied between ``window_s`` and ``stuck_after_s``
+    ago that the ledger has not acknowledged (``DepositJournaled``); returns how many.
+
+    The saga's watchdog cannot see these: a deposit has no state in the ledger until its
+    event arrives, and a worker killed while holding that event keeps it from the others
+    until the broker's visibility timeout (an hour), the journal short by the deposit. The
+    event keeps its message id (the deposit's id), so the ledger's inbox posts the entry once
+    and answers every copy with an acknowledgement."""
+    now = timezone.now()
+    missing = list(
+        AccountOperation.objects.using(DB)
+        .filter(
+            kind=AccountOperation.Kind.DEPOSIT,
+            journaled_at__isnull=True,
+            created_at__gte=now - timedelta(seconds=window_s),
+            created_at__lt=now - timedelta(seconds=stuck_after_s),
+        )
+        .order_by("created_at")
+        .values_list("deposit_id", flat=True)[:limit]
+    )
+    if not missing:
+        return 0
+    resent = outbox_resend(using=DB, ids=missing)
+    metrics.deposit_resends.inc(resent)
+    logger.warning("deposit events sent again (no journal acknowledgement): %s", missing)
+    return resent
 
 
 def account_status_set(*, account_id: int, status: str) -> Account:
@@ -114,6 +189,7 @@ def account_status_set(*, account_id: int, status: str) -> Account:
         account.version += 1
         account.updated_at = timezone.now()
         account.save(update_fields=["status", "version", "updated_at"])
+        _announce(account, AccountStatusChanged)
     return account
 
 
@@ -124,24 +200,30 @@ def _balance_change(account: Account, delta: int) -> None:
     account.save(update_fields=["balance", "version", "updated_at"])
 
 
-def _reply(operation: AccountOperation, *, ok_event: str, failed_event: str) -> None:
-    kwargs: dict[str, Any] = {"transfer_id": str(operation.transfer_id)}
-    if not operation.applied:
-        kwargs["reason"] = operation.reason
-    outbox_put(using=DB, task=ok_event if operation.applied else failed_event, kwargs=kwargs)
+def _reply(
+    operation: AccountOperation,
+    *,
+    applied: type[TransferReply],
+    refused: type[TransferRefusal],
+) -> None:
+    transfer_id = str(operation.transfer_id)
+    message = (
+        applied(transfer_id=transfer_id)
+        if operation.applied
+        else refused(transfer_id=transfer_id, reason=operation.reason)
+    )
+    outbox_message_put(using=DB, message=message)
 
 
 def _existing(transfer_id: uuid.UUID | str, kind: str) -> AccountOperation | None:
     return AccountOperation.objects.using(DB).filter(transfer_id=transfer_id, kind=kind).first()
 
 
-def _reject_unknown(transfer_id: str, event: str) -> None:
+def _reject_unknown(transfer_id: str, refused: type[TransferRefusal]) -> None:
     """An account that does not exist (deleted in the admin): no operation row can name it,
     and accounts never come back, so every repetition gets the same answer."""
-    outbox_put(
-        using=DB,
-        task=event,
-        kwargs={"transfer_id": str(transfer_id), "reason": "account_not_found"},
+    outbox_message_put(
+        using=DB, message=refused(transfer_id=str(transfer_id), reason="account_not_found")
     )
 
 
@@ -158,9 +240,8 @@ def _rejection(account: Account, *, currency: str, amount: int, need_funds: bool
 def _inbox_accepted(*, message_id: str, consumer: str) -> bool:
     """Inside an accounts transaction: record the message in the inbox, or say it was seen."""
     if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer=consumer):
-        metrics.inbox_ignored.labels(consumer=consumer).inc()
         return False
-    crash_after_commit(f"after_{consumer}_commit", using=DB)
+    crash_after_commit(consumer_crash_point(consumer), using=DB)
     return True
 
 
@@ -172,6 +253,7 @@ def _transfer_operation_apply(
     amount: int,
     currency: str,
     refusal: Callable[[Account], str],
+    refused: type[TransferRefusal],
 ) -> AccountOperation | None:
     """The debit or credit of a transfer, once: an existing operation is returned as it is;
     else the account is locked, ``refusal`` decides (empty: apply), and the operation is
@@ -181,10 +263,7 @@ def _transfer_operation_apply(
         return operation
     account = accounts_lock(ids=[account_id]).get(account_id)
     if account is None:
-        failed = (
-            EVENT_DEBIT_REJECTED if kind == AccountOperation.Kind.DEBIT else EVENT_CREDIT_FAILED
-        )
-        _reject_unknown(transfer_id, failed)
+        _reject_unknown(transfer_id, refused)
         return None
     reason = refusal(account)
     if not reason:
@@ -205,8 +284,8 @@ def account_debit(
 ) -> None:
     """Saga step: take ``amount`` from the source; reply debited or debit_rejected."""
     fault_sleep("saga_step_latency_ms")
-    with metrics.step_timer("debit"), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer="debit"):
+    with step_timer(CONSUMER_DEBIT), transaction.atomic(using=DB):
+        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_DEBIT):
             return
         operation = _transfer_operation_apply(
             kind=AccountOperation.Kind.DEBIT,
@@ -217,9 +296,10 @@ def account_debit(
             refusal=lambda account: _rejection(
                 account, currency=currency, amount=amount, need_funds=True
             ),
+            refused=DebitRejected,
         )
         if operation is not None:
-            _reply(operation, ok_event=EVENT_DEBITED, failed_event=EVENT_DEBIT_REJECTED)
+            _reply(operation, applied=AccountDebited, refused=DebitRejected)
 
 
 def account_credit(
@@ -237,8 +317,8 @@ def account_credit(
         return reason
 
     fault_sleep("saga_step_latency_ms")
-    with metrics.step_timer("credit"), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer="credit"):
+    with step_timer(CONSUMER_CREDIT), transaction.atomic(using=DB):
+        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_CREDIT):
             return
         operation = _transfer_operation_apply(
             kind=AccountOperation.Kind.CREDIT,
@@ -247,9 +327,10 @@ def account_credit(
             amount=amount,
             currency=currency,
             refusal=refusal,
+            refused=CreditFailed,
         )
         if operation is not None:
-            _reply(operation, ok_event=EVENT_CREDITED, failed_event=EVENT_CREDIT_FAILED)
+            _reply(operation, applied=AccountCredited, refused=CreditFailed)
 
 
 def account_refund(
@@ -263,8 +344,8 @@ def account_refund(
     3. record the refund operation (unique per transfer, so it happens once);
     4. reply ``refunded`` through the outbox.
     """
-    with metrics.step_timer("refund"), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer="refund"):
+    with step_timer(CONSUMER_REFUND), transaction.atomic(using=DB):
+        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_REFUND):
             return
         operation = _existing(transfer_id, AccountOperation.Kind.REFUND)
         if operation is None:
@@ -281,4 +362,6 @@ def account_refund(
                 currency=debit.currency,
                 applied=True,
             )
-        _reply(operation, ok_event=EVENT_REFUNDED, failed_event=EVENT_REFUNDED)
+        outbox_message_put(
+            using=DB, message=AccountRefunded(transfer_id=str(operation.transfer_id))
+        )

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -11,21 +10,8 @@ from rest_framework.views import APIView
 from accounts.models import Account, AccountOperation
 from accounts.selectors import account_get, accounts_for_user
 from accounts.services import account_create, account_deposit
+from core.fields import RawField
 from core.money import amount_format
-
-
-@extend_schema_field(OpenApiTypes.STR)
-class RawField(serializers.Field):
-    """Passes the JSON value through untouched: money parsing decides, with its own codes."""
-
-    def __init__(self, **kwargs) -> None:
-        super().__init__(allow_null=True, **kwargs)
-
-    def to_internal_value(self, data):
-        return data
-
-    def to_representation(self, value):
-        return value
 
 
 class AccountOutput(serializers.ModelSerializer):

@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/faults/", FaultsView.as_view(), name="faults"),
     path("api/", include("accounts.urls")),
     path("api/", include("ledger.urls")),
+    path("api/", include("audit.urls")),
     path("api/profiles/", include("profiles.urls")),
     path("api/sharding/", include("sharding.urls")),
     path("lab/", include("lab.urls")),

@@ -6,8 +6,15 @@ class CoreConfig(AppConfig):
     verbose_name = "statelab core"
 
     def ready(self) -> None:
+        import core.checks  # noqa: F401 - registers the Celery at-least-once system check
         from core.faults import crash_points_register
-        from core.metrics import FaultsCollector, scrape_collector_register
+        from core.metrics import (
+            FaultsCollector,
+            OutboxCollector,
+            scrape_collector_register,
+        )
+        from core.outbox import OUTBOX_CRASH_POINTS
 
         scrape_collector_register(FaultsCollector())
-        crash_points_register()
+        scrape_collector_register(OutboxCollector())
+        crash_points_register(*OUTBOX_CRASH_POINTS)

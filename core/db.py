@@ -22,3 +22,18 @@ def snapshot(using: str) -> Iterator[None]:
             with connections[using].cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
         yield
+
+
+@contextmanager
+def read_only(using: str) -> Iterator[None]:
+    """A read-only transaction on ``using`` at the default isolation (READ COMMITTED: each
+    statement sees what was committed when it started): Postgres refuses any write inside.
+
+    Nested in a caller's transaction (as in a test case), the caller's transaction is used as
+    it is: Postgres cannot make a transaction read-only once it has run a statement."""
+    outermost = not connections[using].in_atomic_block
+    with transaction.atomic(using=using):
+        if outermost:
+            with connections[using].cursor() as cursor:
+                cursor.execute("SET TRANSACTION READ ONLY")
+        yield

@@ -10,7 +10,9 @@ row is marked). Consumers therefore call ``inbox_accept`` inside the transaction
 their effect: the message id is inserted in the inbox, unique, so a redelivery does nothing.
 
 Each app defines concrete tables in its own database (subclasses of ``OutboxMessage`` and
-``InboxMessage``) and registers its outbox with ``outbox_register``.
+``InboxMessage``) and registers its outbox with ``outbox_register``. Crash points of this
+module (``OUTBOX_CRASH_POINTS``) and of consumers (``consumer_crash_point``) are named here and
+registered by the app that owns them.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections, models, transaction
@@ -28,12 +30,31 @@ from django.db.models import F
 from django.utils import timezone
 
 from core.faults import crash_point
+from core.metrics import inbox_redeliveries_ignored
 
 logger = logging.getLogger(__name__)
 
 RELAY_BATCH = 200
 # The sweep leaves rows younger than this to the publish right after their commit.
 SWEEP_GRACE_S = 2.0
+
+CRASH_BEFORE_PUBLISH = "before_outbox_publish"
+CRASH_AFTER_SEND = "after_outbox_send"
+OUTBOX_CRASH_POINTS = (CRASH_BEFORE_PUBLISH, CRASH_AFTER_SEND)
+
+
+def consumer_crash_point(consumer: str) -> str:
+    """The crash point a consumer arms with ``crash_after_commit``: right after the commit of
+    its effect, before the publish of its reply and the ack of its message."""
+    return f"after_{consumer}_commit"
+
+
+class Publishable(Protocol):
+    """A message type (``contracts.base.Message``): the consuming task's name and a payload."""
+
+    name: ClassVar[str]
+
+    def to_payload(self) -> dict[str, Any]: ...
 
 
 class OutboxMessage(models.Model):
@@ -130,6 +151,15 @@ def outbox_put(
     return message
 
 
+def outbox_message_put(
+    *, using: str, message: Publishable, message_id: uuid.UUID | None = None
+) -> OutboxMessage:
+    """``outbox_put`` of a typed message: its name is the task, its payload the kwargs."""
+    return outbox_put(
+        using=using, task=message.name, kwargs=message.to_payload(), message_id=message_id
+    )
+
+
 def _send(rows: list[OutboxMessage]) -> None:
     """Hand rows to the broker; the row's id is the message id the consumer's inbox records."""
     from config.celery import app
@@ -141,11 +171,15 @@ def _send(rows: list[OutboxMessage]) -> None:
 def _publish_after_commit(*, using: str, message: OutboxMessage) -> None:
     """The fast path right after commit: send the row just written, then mark it. A crash
     between the two leaves it unmarked, and the sweep sends it again after ``SWEEP_GRACE_S``:
-    a duplicate that the consumer's inbox ignores, never a loss."""
-    crash_point("before_outbox_publish")
+    a duplicate that the consumer's inbox ignores, never a loss.
+
+    Nothing here may raise: the caller's transaction has committed (a request must still get
+    its answer), and Django's report of a failing robust on_commit callback itself fails on a
+    ``partial``. Even reading the crash point's switch (a query on ``default``) can fail."""
     try:
+        crash_point(CRASH_BEFORE_PUBLISH)
         _send([message])
-        crash_point("after_outbox_send")
+        crash_point(CRASH_AFTER_SEND)
         _mark_published_unflushed(using=using, ids=[message.id])
     except Exception:
         # The row is committed; the sweep publishes it. Never fail the caller for this.
@@ -189,7 +223,7 @@ def outbox_relay(*, using: str, limit: int = RELAY_BATCH, grace_s: float | None 
         )
         _send(rows)
         if rows:
-            crash_point("after_outbox_send")
+            crash_point(CRASH_AFTER_SEND)
             outbox.model.objects.using(using).filter(id__in=[row.id for row in rows]).update(
                 published_at=timezone.now(), publish_count=F("publish_count") + 1
             )
@@ -239,7 +273,8 @@ def outbox_backlog(*, using: str) -> tuple[int, float]:
 def inbox_accept(
     model: type[InboxMessage], *, using: str, message_id: uuid.UUID | str, consumer: str
 ) -> bool:
-    """Record ``message_id`` in the caller's transaction; False when it was already applied.
+    """Record ``message_id`` in the caller's transaction; False when it was already applied
+    (counted in ``statelab_inbox_redeliveries_ignored_total{consumer}``).
 
     ``INSERT .. ON CONFLICT DO NOTHING``: two concurrent deliveries of one message serialize on
     the primary key, and the loser sees False once the winner commits."""
@@ -252,7 +287,10 @@ def inbox_accept(
             "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
             [str(message_id), consumer, timezone.now()],
         )
-        return cursor.fetchone() is not None
+        accepted = cursor.fetchone() is not None
+    if not accepted:
+        inbox_redeliveries_ignored.labels(consumer=consumer).inc()
+    return accepted
 
 
 def crash_after_commit(name: str, *, using: str) -> None:

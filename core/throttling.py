@@ -15,6 +15,7 @@ from django.conf import settings
 from prometheus_client import Counter
 from rest_framework.throttling import BaseThrottle
 
+from core.net import client_address
 from core.redis import redis_client
 
 throttle_rejections_total = Counter(
@@ -39,7 +40,10 @@ def parse_rate(rate: str) -> tuple[int, int]:
 
 
 class RedisRateThrottle(BaseThrottle):
-    """Subclasses set ``scope``; the rate is ``settings.STATELAB_THROTTLE_RATES[scope]``."""
+    """Subclasses set ``scope``; the rate is ``settings.STATELAB_THROTTLE_RATES[scope]``.
+
+    An anonymous client is counted by ``core.net.client_address``: the connection's address
+    unless trusted proxies are configured, never a header the client can vary per request."""
 
     scope = ""
 
@@ -49,7 +53,7 @@ class RedisRateThrottle(BaseThrottle):
     def identity(self, request, view) -> str:
         if request.user and request.user.is_authenticated:
             return f"user:{request.user.pk}"
-        return f"ip:{self.get_ident(request)}"
+        return f"ip:{client_address(request)}"
 
     def allow_request(self, request, view) -> bool:
         limit, period_s = parse_rate(settings.STATELAB_THROTTLE_RATES[self.scope])
@@ -76,7 +80,7 @@ class AuthTokenThrottle(RedisRateThrottle):
     scope = "auth"
 
     def identity(self, request, view) -> str:
-        return f"ip:{self.get_ident(request)}"
+        return f"ip:{client_address(request)}"
 
 
 class TransferCreateThrottle(RedisRateThrottle):

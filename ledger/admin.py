@@ -2,7 +2,14 @@ from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Value, When
 
 from core.admin import ReadOnlyMixin
-from ledger.models import JournalEntry, LedgerOutbox, Posting, Transfer, TransferTransition
+from ledger.models import (
+    JournalEntry,
+    KnownAccount,
+    LedgerOutbox,
+    Posting,
+    Transfer,
+    TransferTransition,
+)
 from ledger.services import saga_redrive
 
 
@@ -90,3 +97,12 @@ class LedgerOutboxAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_staff
+
+
+@admin.register(KnownAccount)
+class KnownAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Read-only: the ledger's copy of what accounts announced; changed only by its events."""
+
+    list_display = ["account_id", "owner_id", "currency", "status", "version", "updated_at"]
+    list_filter = ["status", "currency"]
+    search_fields = ["=account_id", "=owner_id"]

@@ -6,12 +6,12 @@ class LedgerConfig(AppConfig):
     verbose_name = "ledger (transfers and journal)"
 
     def ready(self) -> None:
-        import core.checks  # noqa: F401 - registers the Celery at-least-once system check
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.metrics import scrape_collector_register
         from core.outbox import outbox_register
-        from ledger.metrics import OutboxCollector, TransfersByStateCollector
+        from ledger.metrics import TransfersByStateCollector
         from ledger.models import LedgerOutbox
+        from ledger.services import CRASH_POINTS
 
         outbox_register(LedgerOutbox, using="ledger")
         fault_register(
@@ -22,12 +22,5 @@ class LedgerConfig(AppConfig):
                 "The notification service is down: notifications retry; money is unaffected.",
             )
         )
-        crash_points_register(
-            "after_ledger_transition_commit",
-            "after_notify_commit",
-            "after_deposit_journal_commit",
-            "before_outbox_publish",
-            "after_outbox_send",
-        )
+        crash_points_register(*CRASH_POINTS)
         scrape_collector_register(TransfersByStateCollector())
-        scrape_collector_register(OutboxCollector())

@@ -124,6 +124,27 @@ class Posting(models.Model):
         return f"{self.account_id or 'cash'} {self.amount:+d} {self.currency}"
 
 
+class KnownAccount(models.Model):
+    """The ledger's read model of one account, fed by the accounts service's events
+    (``contracts.accounts``): what a transfer request is checked against, so that the ledger
+    never reads the accounts database. Owner and currency never change; ``status`` and
+    ``version`` follow the newest event applied (an older one arriving late changes nothing).
+    """
+
+    account_id = models.BigIntegerField(primary_key=True, help_text="the accounts database's id")
+    owner_id = models.BigIntegerField(db_index=True)
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=8)
+    version = models.PositiveBigIntegerField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["account_id"]
+
+    def __str__(self) -> str:
+        return f"account {self.account_id} ({self.currency}, owner {self.owner_id}, {self.status})"
+
+
 class LedgerOutbox(OutboxMessage):
     class Meta(OutboxMessage.Meta):
         db_table = "ledger_outbox"

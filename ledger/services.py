@@ -21,22 +21,36 @@ from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F,
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from accounts.models import Account
+from contracts.accounts import DepositJournaled
+from contracts.saga import CreditAccount, DebitAccount, RefundAccount, TransferStep
 from core.errors import DomainError
 from core.faults import fault_sleep, fault_value
+from core.metrics import inbox_redeliveries_ignored, step_timer
 from core.money import amount_parse, currency_minor_digits
-from core.outbox import crash_after_commit, inbox_accept, outbox_put
+from core.outbox import (
+    consumer_crash_point,
+    crash_after_commit,
+    inbox_accept,
+    outbox_message_put,
+    outbox_put,
+)
 from ledger import metrics
+from ledger.directory import AccountNotFound, known_accounts_get
 from ledger.models import JournalEntry, LedgerInbox, Posting, Transfer, TransferTransition
 
 logger = logging.getLogger(__name__)
 DB = "ledger"
 State = Transfer.State
 
-COMMAND_DEBIT = "accounts.debit"
-COMMAND_CREDIT = "accounts.credit"
-COMMAND_REFUND = "accounts.refund"
+# The notification is the ledger's own message: it never leaves the ledger.
 COMMAND_NOTIFY = "ledger.notify"
+
+CONSUMER_NOTIFY = "notify"
+CONSUMER_DEPOSITED = "on_deposited"
+CRASH_AFTER_TRANSITION = "after_ledger_transition_commit"
+CRASH_AFTER_NOTIFY = consumer_crash_point(CONSUMER_NOTIFY)
+CRASH_AFTER_DEPOSIT_JOURNAL = "after_deposit_journal_commit"
+CRASH_POINTS = (CRASH_AFTER_TRANSITION, CRASH_AFTER_NOTIFY, CRASH_AFTER_DEPOSIT_JOURNAL)
 
 
 class IllegalTransition(DomainError):
@@ -49,12 +63,6 @@ class TransferNotFound(DomainError):
     code = "transfer_not_found"
     status = 404
     title = "Transfer not found"
-
-
-class SourceAccountNotFound(DomainError):
-    code = "account_not_found"
-    status = 404
-    title = "Account not found"
 
 
 class SameAccount(DomainError):
@@ -106,27 +114,27 @@ def transfer_transition(*, transfer: Transfer, to_state: str, actor: str, reason
     transfer.save(using=DB, update_fields=fields)
 
 
-def _command(transfer: Transfer, task: str) -> None:
+def _command(transfer: Transfer, command: type[TransferStep]) -> None:
     account_id = (
-        transfer.destination_account_id if task == COMMAND_CREDIT else transfer.source_account_id
+        transfer.destination_account_id if command is CreditAccount else transfer.source_account_id
     )
-    outbox_put(
+    outbox_message_put(
         using=DB,
-        task=task,
-        kwargs={
-            "transfer_id": str(transfer.id),
-            "account_id": account_id,
-            "amount": transfer.amount,
-            "currency": transfer.currency,
-        },
+        message=command(
+            transfer_id=str(transfer.id),
+            account_id=account_id,
+            amount=transfer.amount,
+            currency=transfer.currency,
+        ),
     )
 
 
 def transfer_create(
     *, user_id: int, source_id: Any, destination_id: Any, amount: Any, currency: Any
 ) -> Transfer:
-    """Validate the request against the accounts database (read only), then create the
-    transfer in ``pending`` with its debit command, in one ledger transaction.
+    """Validate the request against the ledger's read model of accounts (``ledger.directory``:
+    never the accounts database), then create the transfer in ``pending`` with its debit
+    command, in one ledger transaction.
 
     Funds and account status are not decided here: the debit step decides them under a row
     lock, so a check here could only be stale."""
@@ -134,13 +142,18 @@ def transfer_create(
     minor = amount_parse(amount, currency=currency)
     if source_id == destination_id:
         raise SameAccount("source and destination must be different accounts")
-    accounts = Account.objects.using("accounts").in_bulk([source_id, destination_id])
+    ids = [source_id, destination_id]
+    accounts = known_accounts_get(ids=ids, wait_s=0)
+    foreign_source = source_id in accounts and accounts[source_id].owner_id != user_id
+    if len(accounts) < len(ids) and not foreign_source:
+        # One may have been opened a moment ago, its event still on the way (ledger.directory).
+        accounts = known_accounts_get(ids=ids)
     source = accounts.get(source_id)
     if source is None or source.owner_id != user_id:
-        raise SourceAccountNotFound(f"you have no account {source_id}", field="source")
+        raise AccountNotFound(f"you have no account {source_id}", field="source")
     destination = accounts.get(destination_id)
     if destination is None:
-        raise SourceAccountNotFound(f"no account {destination_id}", field="destination")
+        raise AccountNotFound(f"no account {destination_id}", field="destination")
     if source.currency != currency or destination.currency != currency:
         raise CurrencyMismatch(
             f"both accounts must hold {currency}",
@@ -150,15 +163,15 @@ def transfer_create(
     with transaction.atomic(using=DB):
         transfer = Transfer.objects.using(DB).create(
             owner_id=user_id,
-            source_account_id=source.id,
-            destination_account_id=destination.id,
+            source_account_id=source.account_id,
+            destination_account_id=destination.account_id,
             amount=minor,
             currency=currency,
         )
         TransferTransition.objects.using(DB).create(
             transfer=transfer, to_state=State.PENDING, actor=f"user:{user_id}", reason="requested"
         )
-        _command(transfer, COMMAND_DEBIT)
+        _command(transfer, DebitAccount)
     return transfer
 
 
@@ -168,20 +181,19 @@ def _on_event(
     """Inside a ledger transaction: the inbox check and the locked transfer, or None when the
     message was seen before or does not fit the transfer's state (a stale duplicate)."""
     if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer=consumer):
-        metrics.inbox_ignored.labels(consumer=consumer).inc()
         return None
     transfer = Transfer.objects.using(DB).select_for_update().get(id=transfer_id)
     if transfer.state != expected:
-        metrics.inbox_ignored.labels(consumer=consumer).inc()
+        inbox_redeliveries_ignored.labels(consumer=consumer).inc()
         logger.info("%s for %s in state %s: ignored", consumer, transfer_id, transfer.state)
         return None
-    crash_after_commit("after_ledger_transition_commit", using=DB)
+    crash_after_commit(CRASH_AFTER_TRANSITION, using=DB)
     return transfer
 
 
 def transfer_on_debited(*, message_id: str, transfer_id: str) -> None:
     fault_sleep("saga_step_latency_ms")
-    with metrics.step_timer("on_debited"), transaction.atomic(using=DB):
+    with step_timer("on_debited"), transaction.atomic(using=DB):
         transfer = _on_event(
             message_id=message_id,
             transfer_id=transfer_id,
@@ -193,11 +205,11 @@ def transfer_on_debited(*, message_id: str, transfer_id: str) -> None:
         transfer_transition(
             transfer=transfer, to_state=State.DEBITED, actor="saga", reason="source debited"
         )
-        _command(transfer, COMMAND_CREDIT)
+        _command(transfer, CreditAccount)
 
 
 def transfer_on_debit_rejected(*, message_id: str, transfer_id: str, reason: str) -> None:
-    with metrics.step_timer("on_debit_rejected"), transaction.atomic(using=DB):
+    with step_timer("on_debit_rejected"), transaction.atomic(using=DB):
         transfer = _on_event(
             message_id=message_id,
             transfer_id=transfer_id,
@@ -213,7 +225,7 @@ def transfer_on_credited(*, message_id: str, transfer_id: str) -> None:
     """credited, then the journal entry and completed in the same transaction: the entry
     exists if and only if the transfer is completed."""
     fault_sleep("saga_step_latency_ms")
-    with metrics.step_timer("on_credited"), transaction.atomic(using=DB):
+    with step_timer("on_credited"), transaction.atomic(using=DB):
         transfer = _on_event(
             message_id=message_id,
             transfer_id=transfer_id,
@@ -242,7 +254,7 @@ def transfer_on_credited(*, message_id: str, transfer_id: str) -> None:
 
 
 def transfer_on_credit_failed(*, message_id: str, transfer_id: str, reason: str) -> None:
-    with metrics.step_timer("on_credit_failed"), transaction.atomic(using=DB):
+    with step_timer("on_credit_failed"), transaction.atomic(using=DB):
         transfer = _on_event(
             message_id=message_id,
             transfer_id=transfer_id,
@@ -255,11 +267,11 @@ def transfer_on_credit_failed(*, message_id: str, transfer_id: str, reason: str)
             transfer=transfer, to_state=State.COMPENSATING, actor="saga", reason=reason
         )
         metrics.compensations.inc()
-        _command(transfer, COMMAND_REFUND)
+        _command(transfer, RefundAccount)
 
 
 def transfer_on_refunded(*, message_id: str, transfer_id: str) -> None:
-    with metrics.step_timer("on_refunded"), transaction.atomic(using=DB):
+    with step_timer("on_refunded"), transaction.atomic(using=DB):
         transfer = _on_event(
             message_id=message_id,
             transfer_id=transfer_id,
@@ -278,11 +290,10 @@ def transfer_notify(*, message_id: str, transfer_id: str) -> None:
     money; while the service is down it raises and the task retries with backoff."""
     if fault_value("saga_notification_down"):
         raise NotificationUnavailable("notification service is down")
-    with metrics.step_timer("notify"), transaction.atomic(using=DB):
-        if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer="notify"):
-            metrics.inbox_ignored.labels(consumer="notify").inc()
+    with step_timer(CONSUMER_NOTIFY), transaction.atomic(using=DB):
+        if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer=CONSUMER_NOTIFY):
             return
-        crash_after_commit("after_notify_commit", using=DB)
+        crash_after_commit(CRASH_AFTER_NOTIFY, using=DB)
         Transfer.objects.using(DB).filter(id=transfer_id, notified_at__isnull=True).update(
             notified_at=timezone.now()
         )
@@ -318,27 +329,27 @@ def journal_entry_post(
 def deposit_on_deposited(
     *, message_id: str, deposit_id: str, account_id: int, amount: int, currency: str
 ) -> None:
-    """The journal side of a deposit: cash -> account, once per deposit."""
+    """The journal side of a deposit: cash -> account, once per deposit; every copy of the
+    event (the deposit watchdog resends unacknowledged ones) is answered ``DepositJournaled``.
+    """
     with transaction.atomic(using=DB):
-        if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer="on_deposited"):
-            metrics.inbox_ignored.labels(consumer="on_deposited").inc()
-            return
-        crash_after_commit("after_deposit_journal_commit", using=DB)
-        if JournalEntry.objects.using(DB).filter(deposit_id=deposit_id).exists():
-            return
-        journal_entry_post(
-            kind=JournalEntry.Kind.DEPOSIT,
-            currency=currency,
-            postings=[(None, -amount), (account_id, amount)],
-            deposit_id=uuid.UUID(deposit_id),
-            description=f"deposit {deposit_id}",
-        )
+        if inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer=CONSUMER_DEPOSITED):
+            crash_after_commit(CRASH_AFTER_DEPOSIT_JOURNAL, using=DB)
+            if not JournalEntry.objects.using(DB).filter(deposit_id=deposit_id).exists():
+                journal_entry_post(
+                    kind=JournalEntry.Kind.DEPOSIT,
+                    currency=currency,
+                    postings=[(None, -amount), (account_id, amount)],
+                    deposit_id=uuid.UUID(deposit_id),
+                    description=f"deposit {deposit_id}",
+                )
+        outbox_message_put(using=DB, message=DepositJournaled(deposit_id=str(deposit_id)))
 
 
-_REDRIVE_COMMANDS = {
-    State.PENDING: COMMAND_DEBIT,
-    State.DEBITED: COMMAND_CREDIT,
-    State.COMPENSATING: COMMAND_REFUND,
+_REDRIVE_COMMANDS: dict[str, type[TransferStep]] = {
+    State.PENDING: DebitAccount,
+    State.DEBITED: CreditAccount,
+    State.COMPENSATING: RefundAccount,
 }
 
 
@@ -401,31 +412,3 @@ def saga_watchdog(*, stuck_after_s: float, limit: int = 500) -> int:
     for transfer_id in stuck.order_by("driven_at").values_list("id", flat=True)[:limit]:
         redriven += saga_redrive(transfer_id=transfer_id, actor="watchdog")
     return redriven
-
-
-def deposit_journal_watchdog(*, stuck_after_s: float, window_s: float, limit: int = 500) -> int:
-    """Send again the event of every deposit applied between ``window_s`` and ``stuck_after_s``
-    ago that still has no journal entry; returns how many.
-
-    The saga's watchdog cannot see these: a deposit has no state in the ledger until its
-    event arrives, and a worker killed while holding that event keeps it from the others
-    until the broker's visibility timeout (an hour), the journal short by the deposit."""
-    from accounts.selectors import deposit_ids_between
-    from accounts.services import deposit_events_resend
-
-    now = timezone.now()
-    deposits = deposit_ids_between(
-        since=now - timedelta(seconds=window_s), until=now - timedelta(seconds=stuck_after_s)
-    )
-    journaled = set(
-        JournalEntry.objects.using(DB)
-        .filter(deposit_id__in=deposits)
-        .values_list("deposit_id", flat=True)
-    )
-    missing = [deposit_id for deposit_id in deposits if deposit_id not in journaled][:limit]
-    if not missing:
-        return 0
-    resent = deposit_events_resend(deposit_ids=missing)
-    metrics.deposit_resends.inc(resent)
-    logger.warning("deposit events sent again (journal entry missing): %s", missing)
-    return resent

@@ -17,6 +17,7 @@ from rest_framework.test import APIClient
 from accounts.services import account_create
 from ledger.services import transfer_create
 from tests.factories import UserFactory
+from tests.saga.factories import AccountFactory
 
 PARAMETER = re.compile(r"{(\w+)}")
 BODY_METHODS = {"post", "put", "patch"}
@@ -27,8 +28,8 @@ def _account(owner) -> str:
 
 
 def _transfer(owner) -> str:
-    source = account_create(owner_id=owner.pk, currency="EUR")
-    destination = account_create(owner_id=owner.pk, currency="EUR")
+    source = AccountFactory(owner_id=owner.pk)
+    destination = AccountFactory(owner_id=owner.pk)
     transfer = transfer_create(
         user_id=owner.pk,
         source_id=source.pk,

@@ -25,7 +25,7 @@ APP_SERVICES = ("web", "worker", "beat")
 
 PRODUCTION_SETTINGS = ROOT / "config" / "settings" / "production.py"
 # Production settings refuse a default for these: compose must make the user set them.
-SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "STATELAB_DEMO_PASSWORD")
+SECRET_VARIABLES = ("DJANGO_SECRET_KEY", "STATELAB_DEMO_PASSWORD", "STATELAB_METRICS_TOKEN")
 DATABASE_URL_VARIABLES = (
     "DATABASE_URL",
     "REPLICA_URLS",
@@ -98,6 +98,11 @@ def database_urls(service: dict) -> list[str]:
 
 def database_name(url: str) -> str:
     return urlsplit(url).path.lstrip("/")
+
+
+def scrape_jobs() -> dict[str, dict]:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    return {job["job_name"]: job for job in config["scrape_configs"]}
 
 
 def scrape_targets() -> dict[str, list[str]]:
@@ -201,6 +206,29 @@ def test_prometheus_scrapes_the_port_the_worker_serves_metrics_on(services: dict
     port = environment(services["worker"])["STATELAB_WORKER_METRICS_PORT"]
 
     assert f"worker:{port}" in scrape_targets()["worker"]
+
+
+def test_prometheus_scrapes_web_with_the_token_the_app_services_require(
+    compose: dict, services: dict
+) -> None:
+    """Production settings serve /metrics to the bearer token only: Prometheus reads it from a
+    secret made of the very variable web is given."""
+    authorization = scrape_jobs()["web"]["authorization"]
+    secret = Path(authorization["credentials_file"]).name
+
+    assert authorization["type"] == "Bearer"
+    assert authorization["credentials_file"] == f"/run/secrets/{secret}"
+    assert secret in services["prometheus"]["secrets"]
+    assert compose["secrets"][secret] == {"environment": "STATELAB_METRICS_TOKEN"}
+    assert environment(services["web"])["STATELAB_METRICS_TOKEN"] == "<STATELAB_METRICS_TOKEN>"
+
+
+@pytest.mark.parametrize("service_name", APP_SERVICES)
+def test_app_services_trust_no_forwarded_for_header_without_a_proxy(
+    services: dict, service_name: str
+) -> None:
+    """No reverse proxy stands in front of web in compose: X-Forwarded-For is the client's."""
+    assert environment(services[service_name])["STATELAB_TRUSTED_PROXIES"] == "0"
 
 
 def test_published_ports_are_bound_to_localhost_only(services: dict) -> None:

@@ -74,3 +74,47 @@ def test_transfers_past_the_per_user_limit_get_a_429(settings):
 
     assert statuses == [400, 400, 429]
     assert listed.status_code == 200
+
+
+def _wrong_log_in(client: APIClient, forwarded_for: str):
+    return client.post(
+        TOKEN_URL,
+        {"username": "victim", "password": "guess"},
+        format="json",
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+@pytest.fixture
+def production_rate(settings):
+    settings.STATELAB_THROTTLE_RATES = {**settings.STATELAB_THROTTLE_RATES, "auth": "30/min"}
+    settings.CACHES = {
+        "default": {**settings.CACHES["default"], "KEY_PREFIX": f"throttle-test-{id(settings)}"}
+    }
+    return settings
+
+
+@pytest.mark.django_db
+def test_a_fresh_forged_x_forwarded_for_per_attempt_does_not_escape_the_log_in_limit(
+    production_rate,
+):
+    """Issue 13 item 9: no proxy in front (the default), so the header is the client's own
+    words; the address is the connection's."""
+    client = APIClient()
+
+    statuses = [_wrong_log_in(client, f"203.0.113.{n}").status_code for n in range(45)]
+
+    assert 429 in statuses
+    assert statuses.index(429) == 30
+
+
+@pytest.mark.django_db
+def test_behind_one_trusted_proxy_the_address_it_appended_is_the_client(production_rate):
+    production_rate.STATELAB_TRUSTED_PROXIES = 1
+    client = APIClient()
+
+    forged = [_wrong_log_in(client, f"203.0.113.{n}, 198.51.100.7").status_code for n in range(31)]
+    another_client = _wrong_log_in(client, "198.51.100.8")
+
+    assert forged[-1] == 429
+    assert another_client.status_code == 400

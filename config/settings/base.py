@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "consistency",
     "accounts",
     "ledger",
+    "audit",
     "profiles",
     "sharding",
 ]
@@ -127,6 +128,9 @@ REDIS_SOCKET_TIMEOUT_S = 0.5
 # Redis is skipped this long after a failure.
 REDIS_GUARDED_TIMEOUT_S = 0.1
 REDIS_BREAKER_OPEN_S = 1.0
+# Reverse proxies in front of the web tier that append to X-Forwarded-For (core.net): 0 means
+# the connection's address is the client's, and the header is ignored.
+STATELAB_TRUSTED_PROXIES = env.get_int("STATELAB_TRUSTED_PROXIES", 0)
 STATELAB_THROTTLE_RATES = {
     "auth": env.get_str("STATELAB_THROTTLE_AUTH", "30/min"),
     "transfers": env.get_str("STATELAB_THROTTLE_TRANSFERS", "600/min"),
@@ -190,6 +194,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.problem_exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    # DRF's own reading of X-Forwarded-For (BaseThrottle.get_ident) agrees with core.net.
+    "NUM_PROXIES": STATELAB_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "statelab API",
@@ -212,6 +218,11 @@ SPECTACULAR_SETTINGS = {
 
 # --- Metrics, logging -------------------------------------------------------------------------
 PROMETHEUS_EXPORT_MIGRATIONS = False
+# /metrics (core.metrics.metrics_access_allowed): public here; production settings turn this
+# off, and then a scrape needs the bearer token, an allowed address or a logged-in session.
+METRICS_PUBLIC = True
+METRICS_TOKEN = env.get_str("STATELAB_METRICS_TOKEN", "")
+METRICS_ALLOWED_NETWORKS = env.get_networks("STATELAB_METRICS_ALLOWED_NETWORKS", [])
 REPLICA_PROBE_TIMEOUT_S = 1.0
 LOGGING = {
     "version": 1,
@@ -230,17 +241,26 @@ OUTBOX_PUBLISH_ON_COMMIT = env.get_bool("STATELAB_OUTBOX_PUBLISH_ON_COMMIT", Tru
 SAGA_STUCK_AFTER_S = env.get_int("STATELAB_SAGA_STUCK_AFTER_S", 30)
 # Deposits older than this whose journal entry is missing are left to reconciliation.
 DEPOSIT_WATCH_WINDOW_S = env.get_int("STATELAB_DEPOSIT_WATCH_WINDOW_S", 24 * 3600)
+# Bounds of the one transaction of an idempotent request (core.idempotency): past them the
+# request answers 503 database_timeout having done nothing.
+IDEMPOTENCY_LOCK_TIMEOUT_S = env.get_int("STATELAB_IDEMPOTENCY_LOCK_TIMEOUT_MS", 5000) / 1000
+IDEMPOTENCY_STATEMENT_TIMEOUT_S = (
+    env.get_int("STATELAB_IDEMPOTENCY_STATEMENT_TIMEOUT_MS", 15000) / 1000
+)
 IDEMPOTENCY_KEY_TTL_S = max(env.get_int("STATELAB_IDEMPOTENCY_KEY_TTL_S", 48 * 3600), 24 * 3600)
+# How long a transfer naming an account the ledger has not heard of yet waits for the account's
+# event before answering 404 (ledger.directory: the lag of the ledger's read model of accounts).
+LEDGER_ACCOUNT_WAIT_S = env.get_int("STATELAB_LEDGER_ACCOUNT_WAIT_MS", 2000) / 1000
 CELERY_BEAT_SCHEDULE.update(
     {
-        "outbox-sweep": {"task": "ledger.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
+        "outbox-sweep": {"task": "core.outbox_sweep", "schedule": 1.0, "options": {"expires": 5}},
         "saga-watchdog": {
             "task": "ledger.saga_watchdog",
             "schedule": 5.0,
             "options": {"expires": 10},
         },
         "deposit-watchdog": {
-            "task": "ledger.deposit_watchdog",
+            "task": "accounts.deposit_watchdog",
             "schedule": 5.0,
             "options": {"expires": 10},
         },

@@ -6,6 +6,7 @@ fresh clone runs with no configuration; production settings refuse that fallback
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -52,6 +53,17 @@ def get_list(name: str, default: list[str]) -> list[str]:
     if value is None:
         return default
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def get_networks(name: str, default: list[str]) -> list[str]:
+    """A comma-separated list of IP networks (CIDR) or single addresses, each one checked."""
+    networks = get_list(name, default)
+    for network in networks:
+        try:
+            ipaddress.ip_network(network, strict=False)
+        except ValueError:
+            raise BadSettingValue(f"{name}: {network!r} is not an IP network") from None
+    return networks
 
 
 def service_url(name: str) -> str:

@@ -30,6 +30,9 @@ if DEMO_PASSWORD == DEV_DEMO_PASSWORD:
         "production settings refuse the dev demo password: set STATELAB_DEMO_PASSWORD"
     )
 
+# /metrics: the bearer token STATELAB_METRICS_TOKEN, an address in
+# STATELAB_METRICS_ALLOWED_NETWORKS, or a logged-in session; never anyone (core.metrics).
+METRICS_PUBLIC = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.get_bool("DJANGO_SECURE_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = env.get_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)

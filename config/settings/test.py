@@ -38,3 +38,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Requests naming an account the ledger has never heard of (the suites' 404 cases, the fuzzer's
+# random ids) wait this long for its event; the suites deliver every account's event as they
+# open it (tests/saga/factories.py).
+LEDGER_ACCOUNT_WAIT_S = 0.25

@@ -248,3 +248,13 @@ def test_the_reconciliation_report_names_an_account_whose_balance_differs_from_t
         {"account": funded.id, "balance": 1, "journal": 5000}
     ]
     assert report["money_conserved"]["ok"] is False
+
+
+@pytest.mark.parametrize("value", ["", "x", "0"])
+def test_journal_entries_with_an_account_that_is_not_a_positive_integer_are_a_400(alice, value):
+    """The schema says integer; an empty value was taken as "no filter" (found by schemathesis)."""
+    response = _client(alice).get(f"/api/ledger/entries/?account={value}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
+    assert "account" in response.json()["errors"]

@@ -7,9 +7,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from accounts.models import Account, AccountOperation, AccountsOutbox
+from audit.reconciliation import reconciliation_report
 from core.faults import faults_set
 from ledger.models import LedgerOutbox, Transfer
-from ledger.selectors import reconciliation_report
 from ledger.services import saga_redrive, transfer_create
 from tests.factories import UserFactory
 from tests.saga.conftest import ALL_DATABASES, deliver, deliver_all, deposit, redeliver

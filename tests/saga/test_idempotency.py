@@ -1,11 +1,17 @@
 """POST /api/transfers/ and the Idempotency-Key header (IETF draft semantics)."""
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from accounts.models import AccountOperation
 from ledger.models import Transfer, TransferIdempotencyKey
 from tests.factories import UserFactory
 from tests.saga.conftest import ALL_DATABASES, deliver_all, deposit
@@ -161,3 +167,88 @@ def test_expired_keys_are_purged():
     assert list(TransferIdempotencyKey.objects.using("ledger").values_list("key", flat=True)) == [
         "new"
     ]
+
+
+@contextmanager
+def _table_locked(table: str) -> Iterator[None]:
+    """A second connection holds ``LOCK TABLE .. IN EXCLUSIVE MODE`` (inserts wait) until the
+    block ends: a request stalled in a lock wait, as by a long migration or a stuck session."""
+    locker = connections.create_connection("ledger")
+    try:
+        locker.set_autocommit(False)
+        with locker.cursor() as cursor:
+            cursor.execute(f"LOCK TABLE {table} IN EXCLUSIVE MODE")
+        yield
+    finally:
+        locker.rollback()
+        locker.close()
+
+
+class _Request(threading.Thread):
+    """One POST in a thread of its own (its own database connections), so that the test can
+    go on while it waits on a lock."""
+
+    def __init__(self, user, body: dict, key: str) -> None:
+        super().__init__(daemon=True)
+        self.user, self.body, self.key = user, body, key
+        self.response = None
+
+    def run(self) -> None:
+        client = APIClient()
+        client.force_authenticate(self.user)
+        try:
+            self.response = _post(client, self.body, self.key)
+        finally:
+            connections.close_all()
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_a_retry_while_the_first_request_is_stalled_creates_no_second_transfer(
+    settings, alice, client, body
+):
+    """Issue 13 item 1: the first request stalls in a lock wait past what used to be the
+    stale window, the retry comes; whatever the timing, one transfer, one debit, the retry
+    told 409, and the stored response once the first has committed."""
+    # The takeover window of the former scheme, shrunk: should one come back, it fails here.
+    settings.IDEMPOTENCY_STALE_IN_PROGRESS_S = 0.5
+    settings.OUTBOX_PUBLISH_ON_COMMIT = False
+    with _table_locked("ledger_transfer"):
+        first = _Request(alice, body, "K")
+        first.start()
+        time.sleep(1.5)
+        retry = _Request(alice, body, "K")
+        retry.start()
+        retry.join(timeout=3)
+    first.join(timeout=30)
+    retry.join(timeout=30)
+    deliver_all()
+    again = _post(client, body, "K")
+
+    assert _transfers() == 1
+    assert AccountOperation.objects.using("accounts").filter(kind="debit").count() == 1
+    assert first.response.status_code == 202
+    assert retry.response.status_code == 409
+    assert retry.response.json()["code"] == "idempotency_key_in_progress"
+    assert again.status_code == 202
+    assert again["Idempotent-Replayed"] == "true"
+    assert again.json()["id"] == first.response.json()["id"]
+
+
+@pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
+def test_a_request_that_waits_on_a_lock_past_the_lock_timeout_is_a_503_and_frees_its_key(
+    settings, alice, client, body
+):
+    settings.IDEMPOTENCY_LOCK_TIMEOUT_S = 0.5
+    settings.OUTBOX_PUBLISH_ON_COMMIT = False
+    with _table_locked("ledger_transfer"):
+        stalled = _Request(alice, body, "K")
+        stalled.start()
+        stalled.join(timeout=5)
+        assert not stalled.is_alive(), "the request waited on the lock for good"
+
+    retried = _post(client, body, "K")
+
+    assert stalled.response.status_code == 503
+    assert stalled.response.json()["code"] == "database_timeout"
+    assert retried.status_code == 202
+    assert _transfers() == 1

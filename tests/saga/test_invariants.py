@@ -15,9 +15,9 @@ from django.db.models import Count
 from rest_framework.test import APIClient
 
 from accounts.models import AccountOperation
+from audit.reconciliation import reconciliation_report
 from core.faults import faults_set
 from ledger.models import LedgerInbox, Transfer
-from ledger.selectors import reconciliation_report
 from tests.factories import UserFactory
 from tests.saga.conftest import ALL_DATABASES, broker_purge, celery_beat, deposit, wait_until
 from tests.saga.factories import AccountFactory

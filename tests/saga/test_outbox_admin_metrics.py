@@ -7,6 +7,7 @@ from django.db import transaction
 from rest_framework.test import APIClient
 
 from accounts.models import Account
+from contracts.saga import DebitAccount
 from core.outbox import outbox_put, outbox_relay_all
 from ledger.models import LedgerOutbox, Transfer
 from ledger.services import transfer_create
@@ -39,7 +40,7 @@ def _queued() -> list[bytes]:
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 def test_a_message_committed_but_never_published_is_published_by_the_sweep(no_publish, transfer):
     broker_purge()
-    row = LedgerOutbox.objects.using("ledger").get()
+    row = LedgerOutbox.objects.using("ledger").get(task=DebitAccount.name)
     assert row.published_at is None
 
     published = outbox_relay_all(grace_s=0)
@@ -56,7 +57,7 @@ def test_a_message_committed_but_never_published_is_published_by_the_sweep(no_pu
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 def test_the_sweep_leaves_a_fresh_row_to_the_publish_after_its_commit(no_publish, transfer):
     assert outbox_relay_all()["ledger"] == 0
-    assert LedgerOutbox.objects.using("ledger").get().published_at is None
+    assert LedgerOutbox.objects.using("ledger").get(task=DebitAccount.name).published_at is None
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)

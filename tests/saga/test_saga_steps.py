@@ -6,9 +6,9 @@ from django.db import IntegrityError, connections, transaction
 
 from accounts.models import AccountOperation
 from accounts.services import account_status_set
+from audit.reconciliation import reconciliation_report
 from core.faults import faults_set
 from ledger.models import JournalEntry, Posting, Transfer
-from ledger.selectors import reconciliation_report
 from ledger.services import IllegalTransition, transfer_create, transfer_transition
 from tests.factories import UserFactory
 from tests.saga.conftest import (
