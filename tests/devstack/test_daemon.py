@@ -8,7 +8,7 @@ import pytest
 
 from devstack.accounts import FALLBACK_USER, SERVICE_USER
 from devstack.errors import StackError
-from devstack.process import pid_alive, port_open
+from devstack.process import pid_alive, port_open, wait_pid_gone
 
 pytestmark = pytest.mark.stack
 
@@ -86,6 +86,7 @@ def test_up_after_a_crash_starts_the_program_again(make_listener):
     listener.up()
     crashed = listener.pid()
     os.kill(crashed, 9)
+    assert wait_pid_gone(crashed, timeout=10)  # the crash has happened before the next up
 
     listener.up()
 
