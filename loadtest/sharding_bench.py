@@ -21,8 +21,8 @@ CELEBRITY = os.environ.get("STATELAB_BENCH_CELEBRITY", "celebrity")  # as loadte
 def _spreading(on: bool) -> None:
     from core.faults import faults_set
     from sharding.conf import SPREADING_OFF_SWITCH
-    from sharding.hotkeys import hot_states
-    from sharding.spreading import key_fold
+    from sharding.folding import key_fold
+    from sharding.spreading import hot_states
 
     faults_set(values={SPREADING_OFF_SWITCH: not on}, actor="benchmark")
     if not on:
@@ -70,7 +70,7 @@ def sharding_comparison(*, service: Service, scale: float, work_dir: Path) -> tu
         naive = _web_phase(service, users, seconds, work_dir)
         _spreading(True)
         _web_phase(service, users, max(5, int(8 * scale)), work_dir)  # detection warm-up
-        from sharding.hotkeys import hot_states
+        from sharding.spreading import hot_states
 
         celebrity_hot = CELEBRITY in hot_states()
         spread = _web_phase(service, users, seconds, work_dir)

@@ -10,10 +10,10 @@ class ShardingConfig(AppConfig):
     def ready(self) -> None:
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.metrics import scrape_collector_register
+        from sharding.collector import ShardingCollector
         from sharding.conf import SPREADING_OFF_SWITCH
         from sharding.events import SLOW_SHARDS_SWITCH
-        from sharding.metrics import ShardingCollector
-        from sharding.spreading import CRASH_AFTER_APPLY, CRASH_AFTER_TAKE
+        from sharding.folding import CRASH_AFTER_APPLY, CRASH_AFTER_TAKE
 
         fault_register(
             FaultSpec(

@@ -44,8 +44,3 @@ def spreading_enabled() -> bool:
     from core.faults import fault_value
 
     return settings.SHARDING["spreading"] and not fault_value(SPREADING_OFF_SWITCH)
-
-
-def rkey(*parts: object) -> str:
-    """Every Redis key of the app, under one prefix that tests and runs change."""
-    return ":".join([conf().prefix, *map(str, parts)])

@@ -12,10 +12,12 @@ from __future__ import annotations
 import heapq
 import json
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -24,17 +26,17 @@ from django.db import DatabaseError, connections, transaction
 from django.db.utils import OperationalError
 
 from core.faults import fault_value
+from sharding import store
 from sharding.conf import conf, spreading_enabled
-from sharding.counters import _as_list
-from sharding.db import home_write, rows
 from sharding.errors import ShardCursorInvalid
-from sharding.hotkeys import hot_states_cached, slot_pick
+from sharding.fences import home_write
+from sharding.hotkeys import hot_key_record
 from sharding.metrics import operations_total, partial_reads_total
 from sharding.placement import ShardMap, bucket_map_current, bucket_of, key_validate
+from sharding.spreading import hot_states_cached, slot_pick
 
 SLOW_SHARDS_SWITCH = "sharding_slow_shards"
 CURSOR_SALT = "sharding.events.cursor"
-COLUMNS = "id, key, slot, ts, payload"
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,6 @@ class EventRow:
 
 def event_create(*, key: str, ts: datetime, payload: Any) -> EventRow:
     """Store one event on the key's home shard, or on one of its slots' shards when hot."""
-    from sharding.spreading import operation_observe
-
     key_validate(key)
     event_id = uuid.uuid4()
     document = json.dumps(payload)
@@ -68,28 +68,27 @@ def event_create(*, key: str, ts: datetime, payload: Any) -> EventRow:
     slot = slot_pick(key=key, state=state) if state and state.spread else 0
     if slot:
         alias = state.spread[slot - 1]
-        rows(
+        store.event_insert_extra(
             alias,
-            f"INSERT INTO sharding_event ({COLUMNS}, bucket, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s::jsonb, %s, now())",
-            [event_id, key, slot, ts, document, bucket_of(key)],
+            event_id=event_id,
+            key=key,
+            slot=slot,
+            bucket=bucket_of(key),
+            ts=ts,
+            document=document,
         )
     else:
         alias, _ = home_write(
             key,
             lambda home, bucket, _map: (
-                rows(
-                    home,
-                    "INSERT INTO sharding_event (id, key, slot, ts, payload, bucket, created_at) "
-                    "SELECT %s, %s, 0, %s, %s::jsonb, %s, now() WHERE sharding_bucket_enter(%s) "
-                    "RETURNING 1",
-                    [event_id, key, ts, document, bucket, bucket],
+                store.event_insert_home(
+                    home, event_id=event_id, key=key, bucket=bucket, ts=ts, document=document
                 )
                 or None
             ),
         )
     operations_total.labels(shard=alias, operation="event_create").inc()
-    operation_observe(key=key, shard=alias)
+    hot_key_record(key=key, shard=alias)
     return EventRow(id=event_id, key=key, slot=slot, ts=ts, payload=payload, shard=alias)
 
 
@@ -124,18 +123,14 @@ def cursor_decode(cursor: str, *, scope: dict) -> tuple[datetime, uuid.UUID]:
 
 
 def _shard_query(
-    alias: str, sql: str, params: list, timeout_s: float, slow: bool
+    alias: str, query: Callable[[], list[tuple]], timeout_s: float, slow: bool
 ) -> list[EventRow]:
     try:
         with transaction.atomic(using=alias):
-            rows(
-                alias,
-                "SELECT set_config('statement_timeout', %s, true)",
-                [str(int(timeout_s * 1000))],
-            )
+            store.statement_timeout_set(alias, timeout_s=timeout_s)
             if slow:
-                rows(alias, "SELECT pg_sleep(%s)", [timeout_s + 1])
-            found = rows(alias, sql, params)
+                store.stall(alias, seconds=timeout_s + 1)
+            found = query()
         return [
             EventRow(
                 id=row[0],
@@ -161,7 +156,7 @@ def _status_of(exc: BaseException) -> str:
 
 
 def _gather(
-    queries: dict[str, tuple[str, list]], timeout_s: float
+    queries: dict[str, Callable[[], list[tuple]]], timeout_s: float
 ) -> tuple[list[EventRow], dict[str, str]]:
     """Every shard's query in parallel (each has its own timeout), merged by (ts, id)."""
     statuses: dict[str, str] = {}
@@ -170,8 +165,8 @@ def _gather(
     pool = ThreadPoolExecutor(max_workers=max(1, len(queries)), thread_name_prefix="scatter")
     try:
         futures = {
-            alias: pool.submit(_shard_query, alias, sql, params, timeout_s, alias in slow)
-            for alias, (sql, params) in queries.items()
+            alias: pool.submit(_shard_query, alias, query, timeout_s, alias in slow)
+            for alias, query in queries.items()
         }
         for alias, future in futures.items():
             try:
@@ -204,12 +199,6 @@ def _page(
     )
 
 
-def _position_clause(position: tuple[datetime, uuid.UUID] | None) -> tuple[str, list]:
-    if position is None:
-        return "", []
-    return " AND (ts, id) > (%s, %s)", [position[0], position[1]]
-
-
 def events_range(
     *,
     since: datetime,
@@ -222,16 +211,18 @@ def events_range(
     scope = {"since": since.isoformat(), "until": until.isoformat()}
     position = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map or bucket_map_current()
-    after, after_params = _position_clause(position)
-    queries = {}
-    for alias in settings.SHARD_ALIASES:
-        sql = (
-            f"SELECT {COLUMNS} FROM sharding_event "  # noqa: S608
-            "WHERE ts >= %s AND ts < %s AND (slot > 0 OR bucket = ANY(%s))"
-            f"{after} ORDER BY ts, id LIMIT %s"
+    queries = {
+        alias: partial(
+            store.events_in_range,
+            alias,
+            since=since,
+            until=until,
+            buckets=bucket_map.buckets_of(alias),
+            after=position,
+            limit=limit + 1,
         )
-        params = [since, until, bucket_map.buckets_of(alias), *after_params, limit + 1]
-        queries[alias] = (sql, params)
+        for alias in settings.SHARD_ALIASES
+    }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     for alias in statuses:
         operations_total.labels(shard=alias, operation="event_range").inc()
@@ -245,21 +236,19 @@ def events_for_key(*, key: str, limit: int = 100, cursor: str | None = None) -> 
     position = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map_current()
     home = bucket_map.shard_for(key)
-    placement = rows(home, "SELECT event_shards FROM sharding_keyplacement WHERE key = %s", [key])
-    event_shards = _as_list(placement[0][0]) if placement else []
-    after, after_params = _position_clause(position)
-    queries = {}
-    for alias in dict.fromkeys([home, *event_shards]):
-        slot_filter = (
-            "slot >= 0"
-            if alias == home and alias in event_shards
-            else ("slot = 0" if alias == home else "slot > 0")
+    event_shards = store.placement_event_shards(home, key=key)
+    queries = {
+        alias: partial(
+            store.events_of_key,
+            alias,
+            key=key,
+            home=alias == home,
+            extra=alias in event_shards,
+            after=position,
+            limit=limit + 1,
         )
-        sql = (
-            f"SELECT {COLUMNS} FROM sharding_event WHERE key = %s AND {slot_filter}"  # noqa: S608
-            f"{after} ORDER BY ts, id LIMIT %s"
-        )
-        queries[alias] = (sql, [key, *after_params, limit + 1])
+        for alias in dict.fromkeys([home, *event_shards])
+    }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     operations_total.labels(shard=home, operation="event_by_key").inc()
     return _page(merged, statuses, limit, scope, bucket_map.version)

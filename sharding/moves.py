@@ -16,96 +16,27 @@ import hashlib
 import json
 import logging
 import time
-from dataclasses import dataclass
 
 from django.conf import settings
-from django.db import connections, transaction
 from django.utils import timezone
 
+from sharding import store
 from sharding.conf import conf
 from sharding.control.models import BucketMove
-from sharding.db import BUCKET_LOCK_CLASS, rows
 from sharding.errors import BucketMoveRefused
 from sharding.placement import bucket_map_current, bucket_map_publish
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    columns: tuple[str, ...]
-    where: str
-    conflict: str
-    update: tuple[str, ...]
-
-
-TABLES = (
-    TableSpec(
-        "sharding_counterslot",
-        ("key", "slot", "bucket", "pos", "neg", "open"),
-        "bucket = %s AND slot = 0",
-        "(key, slot)",
-        ("pos", "neg", "open"),
-    ),
-    TableSpec(
-        "sharding_keyplacement",
-        ("key", "bucket", "spread", "event_shards"),
-        "bucket = %s",
-        "(key)",
-        ("spread", "event_shards"),
-    ),
-    TableSpec(
-        "sharding_foldapplied",
-        ("fold_id", "key", "bucket", "pos", "neg", "created_at"),
-        "bucket = %s",
-        "(fold_id)",
-        (),
-    ),
-    TableSpec(
-        "sharding_event",
-        ("id", "key", "slot", "bucket", "ts", "payload", "created_at"),
-        "bucket = %s AND slot = 0",
-        "(id)",
-        (),
-    ),
-)
-JSON_COLUMNS = {"spread", "event_shards", "payload"}
-
-
-def _select(spec: TableSpec) -> str:
-    return (
-        f"SELECT {', '.join(spec.columns)} FROM {spec.name} "  # noqa: S608
-        f"WHERE {spec.where} ORDER BY {spec.conflict.strip('()')}"
-    )
-
-
 def _copy(source: str, target: str, bucket: int) -> dict[str, int]:
     """Upsert every bucket row of the source into the target (absolute values)."""
     copied = {}
-    for spec in TABLES:
-        found = rows(source, _select(spec), [bucket])
-        placeholders = ", ".join(
-            "%s::jsonb" if column in JSON_COLUMNS else "%s" for column in spec.columns
-        )
-        action = (
-            "DO UPDATE SET " + ", ".join(f"{c} = EXCLUDED.{c}" for c in spec.update)
-            if spec.update
-            else "DO NOTHING"
-        )
-        sql = (
-            f"INSERT INTO {spec.name} ({', '.join(spec.columns)}) VALUES ({placeholders}) "  # noqa: S608
-            f"ON CONFLICT {spec.conflict} {action}"
-        )
-        if found:
-            with transaction.atomic(using=target), connections[target].cursor() as cursor:
-                cursor.executemany(sql, [[_json(value) for value in row] for row in found])
-        copied[spec.name] = len(found)
+    for table in store.BUCKET_TABLES:
+        found = store.bucket_rows(source, table, bucket)
+        store.bucket_rows_upsert(target, table, found)
+        copied[table.name] = len(found)
     return copied
-
-
-def _json(value):
-    return json.dumps(value) if isinstance(value, (list, dict)) else value
 
 
 def bucket_checksum(alias: str, bucket: int) -> tuple[dict[str, int], str]:
@@ -113,9 +44,9 @@ def bucket_checksum(alias: str, bucket: int) -> tuple[dict[str, int], str]:
     key order; each level hashes pairs), comparable between two shards."""
     counts: dict[str, int] = {}
     roots = []
-    for spec in TABLES:
-        found = rows(alias, _select(spec), [bucket])
-        counts[spec.name] = len(found)
+    for table in store.BUCKET_TABLES:
+        found = store.bucket_rows(alias, table, bucket)
+        counts[table.name] = len(found)
         leaves = [
             hashlib.sha256(json.dumps(row, default=str, sort_keys=True).encode()).digest()
             for row in found
@@ -133,23 +64,6 @@ def _merkle_root(leaves: list[bytes]) -> bytes:
     return level[0]
 
 
-def _freeze(source: str, bucket: int) -> None:
-    with transaction.atomic(using=source):
-        rows(source, "SELECT pg_advisory_xact_lock(%s, %s)", [BUCKET_LOCK_CLASS, bucket])
-        rows(
-            source,
-            "INSERT INTO sharding_bucketfence (bucket, created_at) VALUES (%s, now()) "
-            "ON CONFLICT (bucket) DO NOTHING",
-            [bucket],
-        )
-
-
-def _clean(alias: str, bucket: int) -> None:
-    with transaction.atomic(using=alias):
-        for spec in TABLES:
-            rows(alias, f"DELETE FROM {spec.name} WHERE {spec.where}", [bucket])  # noqa: S608
-
-
 def bucket_move(*, bucket: int, target: str, log=None) -> BucketMove:
     """Move ``bucket`` to ``target`` (see the module docstring); returns the move record."""
     say = log or logger.info
@@ -165,13 +79,13 @@ def bucket_move(*, bucket: int, target: str, log=None) -> BucketMove:
     try:
         # A fence left on the target by an earlier move away from it, and rows of an aborted
         # move, would block or duplicate: the target does not own the bucket, so clear both.
-        rows(target, "DELETE FROM sharding_bucketfence WHERE bucket = %s", [bucket])
-        _clean(target, bucket)
+        store.bucket_fence_clear(target, bucket)
+        store.bucket_rows_delete(target, bucket)
         copied = _copy(source, target, bucket)
         say(f"bucket {bucket}: copied {copied} from {source} to {target}")
         _state(move, BucketMove.State.CATCHING_UP, rows_copied=copied)
         copied = _copy(source, target, bucket)
-        _freeze(source, bucket)
+        store.bucket_fence_set(source, bucket)
         _state(move, BucketMove.State.FROZEN)
         copied = _copy(source, target, bucket)
         source_counts, source_root = bucket_checksum(source, bucket)
@@ -200,13 +114,13 @@ def bucket_move(*, bucket: int, target: str, log=None) -> BucketMove:
         say(f"bucket {bucket}: map v{new_map.version} sends it to {target}")
         # Readers holding the previous map may still read the source for map_check_s.
         time.sleep(conf().map_check_s * 2 + 0.1)
-        _clean(source, bucket)
+        store.bucket_rows_delete(source, bucket)
         _state(move, BucketMove.State.DONE, finished_at=timezone.now())
         say(f"bucket {bucket}: source rows removed; done")
     except Exception as exc:
         _state(move, BucketMove.State.FAILED, error=str(exc)[:2000], finished_at=timezone.now())
         if move.map_version is None:
-            rows(source, "DELETE FROM sharding_bucketfence WHERE bucket = %s", [bucket])
+            store.bucket_fence_clear(source, bucket)
         raise
     return move
 

@@ -21,9 +21,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from core.redis import redis_client
-from sharding.conf import conf, rkey
+from sharding.conf import conf
 from sharding.control.models import BucketMap
 from sharding.errors import ShardKeyInvalid
+from sharding.redis_keys import map_version_key
 
 KEY_MAX_LENGTH = 128
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*", re.ASCII)
@@ -81,10 +82,6 @@ _cached: ShardMap | None = None
 _checked_at = -1e9
 
 
-def _version_key() -> str:
-    return rkey("map", "version")
-
-
 def bucket_map_ensure() -> ShardMap:
     """The latest stored map; version 1 (round-robin over the shard aliases) when none is."""
     latest = BucketMap.objects.using("default").order_by("-version").first()
@@ -110,7 +107,7 @@ def bucket_map_current(*, force: bool = False) -> ShardMap:
         return cached
     if cached is not None and not force:
         try:
-            published = redis_client().get(_version_key())
+            published = redis_client().get(map_version_key())
         except redis.RedisError:
             published = None
         if published is not None and int(published) == cached.version:
@@ -121,7 +118,7 @@ def bucket_map_current(*, force: bool = False) -> ShardMap:
     with _lock:
         _cached, _checked_at = fresh, now
     with contextlib.suppress(redis.RedisError):
-        redis_client().set(_version_key(), fresh.version, nx=True)
+        redis_client().set(map_version_key(), fresh.version, nx=True)
     return fresh
 
 
@@ -134,7 +131,7 @@ def bucket_map_publish(*, assignment: list[str], reason: str) -> ShardMap:
             version=version, assignment=assignment, reason=reason[:200]
         )
     with contextlib.suppress(redis.RedisError):
-        redis_client().set(_version_key(), version)
+        redis_client().set(map_version_key(), version)
     return bucket_map_current(force=True)
 
 

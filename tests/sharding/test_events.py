@@ -11,12 +11,12 @@ from django.conf import settings
 from django.db import connections
 
 from core.faults import faults_set
-from sharding.db import rows
 from sharding.errors import ShardCursorInvalid
 from sharding.events import SLOW_SHARDS_SWITCH, event_create, events_for_key, events_range
 from sharding.hotkeys import Observation
 from sharding.placement import bucket_map_current, bucket_of
 from sharding.spreading import key_spread
+from sharding.store import rows
 from tests.servers import free_port
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import connections
 
+from sharding.maintenance import maintenance_running
 from sharding.selectors import imbalance_of
 from sharding.workload import ZipfKeys, workload_run
 
@@ -133,13 +134,14 @@ class Command(BaseCommand):
             celebrity_share=options["share"],
             prefix="user:",
         )
-        result = workload_run(
-            keys=keys,
-            threads=options["threads"],
-            seconds=options["seconds"],
-            seed=options["seed"],
-            record_after=options["record_after"],
-        )
+        with maintenance_running():  # no beat here: promotion and folds run beside the load
+            result = workload_run(
+                keys=keys,
+                threads=options["threads"],
+                seconds=options["seconds"],
+                seed=options["seed"],
+                record_after=options["record_after"],
+            )
         self.stdout.write(
             json.dumps(
                 {
