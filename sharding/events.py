@@ -1,5 +1,6 @@
 """Sharded events: write on one shard, read by key (home shard plus a hot key's event slots)
-or by time range across every shard in parallel (scatter-gather), paged by an opaque cursor.
+or by time range across every shard in parallel (scatter-gather), paged by an opaque cursor
+that keeps each shard's own position (a shard that did not answer is read again from its own).
 
 Order is (ts, id) everywhere: ``id`` is a UUID chosen at write time, so the order does not
 change when a bucket moves. Each shard answers only for rows it owns under the map version
@@ -12,6 +13,7 @@ from __future__ import annotations
 import heapq
 import json
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -101,25 +103,91 @@ class EventPage:
     map_version: int = 0
 
 
-def cursor_encode(*, scope: dict, last: EventRow) -> str:
+Position = tuple[datetime, uuid.UUID] | None  # None: before every row
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where each shard's rows have been handed out up to, inclusive: ``at`` for every shard
+    but those in ``behind``. After a page that every shard answered they are all at its last
+    row; a shard that did not answer keeps its own position, so the next page reads it again
+    from there (its rows then come later than rows of other shards already handed out: a
+    page is in (ts, id) order, and no row is skipped or repeated)."""
+
+    at: Position
+    behind: dict[str, Position]
+    map_version: int
+
+    def position(self, alias: str) -> Position:
+        return self.behind.get(alias, self.at)
+
+    def for_map(self, version: int) -> Cursor:
+        """The cursor for a request under map ``version``. Positions that differ do not
+        survive a bucket move (the moved rows change shard): every shard then restarts from
+        the earliest one, so rows may come twice, never zero times."""
+        if not self.behind or version == self.map_version:
+            return self
+        earliest = min([self.at, *self.behind.values()], key=lambda p: (p is not None, p or ()))
+        return Cursor(at=earliest, behind={}, map_version=version)
+
+
+def _order(position: Position) -> tuple:
+    """Sort key of positions: None (before every row) first."""
+    return (position is not None, position or ())
+
+
+def _position_encode(position: Position) -> list[str] | None:
+    return None if position is None else [position[0].isoformat(), str(position[1])]
+
+
+def _position_decode(value: object) -> Position:
+    if value is None:
+        return None
+    ts, event_id = value  # a pair, or the caller's ValueError/TypeError
+    return datetime.fromisoformat(ts), uuid.UUID(event_id)
+
+
+def cursor_encode(*, scope: dict, positions: dict[str, Position], map_version: int) -> str:
+    """An opaque, signed cursor from each shard's position (the most common one stored once)."""
+    at = Counter(positions.values()).most_common(1)[0][0] if positions else None
     return signing.dumps(
-        {"scope": scope, "ts": last.ts.isoformat(), "id": str(last.id)},
+        {
+            "scope": scope,
+            "at": _position_encode(at),
+            "behind": {
+                alias: _position_encode(position)
+                for alias, position in sorted(positions.items())
+                if position != at
+            },
+            "v": map_version,
+        },
         salt=CURSOR_SALT,
         compress=True,
     )
 
 
-def cursor_decode(cursor: str, *, scope: dict) -> tuple[datetime, uuid.UUID]:
+def cursor_decode(cursor: str, *, scope: dict) -> Cursor:
+    """The cursor of a query with ``scope``; a forged, altered or foreign one is a
+    ``ShardCursorInvalid`` (400)."""
     try:
         data = signing.loads(cursor, salt=CURSOR_SALT)
-        position = (datetime.fromisoformat(data["ts"]), uuid.UUID(data["id"]))
+        if not isinstance(data, dict):
+            raise TypeError(data)
+        behind = data.get("behind", {})
+        if not isinstance(behind, dict) or not set(behind) <= set(settings.SHARD_ALIASES):
+            raise ValueError(behind)
+        decoded = Cursor(
+            at=_position_decode(data["at"]),
+            behind={alias: _position_decode(value) for alias, value in behind.items()},
+            map_version=int(data["v"]),
+        )
     except (signing.BadSignature, KeyError, ValueError, TypeError) as exc:
         raise ShardCursorInvalid("The cursor is malformed or was altered.", field="cursor") from exc
     if data.get("scope") != scope:
         raise ShardCursorInvalid(
             "The cursor belongs to another query; repeat the same filters.", field="cursor"
         )
-    return position
+    return decoded
 
 
 def _shard_query(
@@ -186,14 +254,34 @@ def _gather(
 
 
 def _page(
-    merged: list[EventRow], statuses: dict[str, str], limit: int, scope: dict, version: int
+    merged: list[EventRow],
+    statuses: dict[str, str],
+    *,
+    limit: int,
+    scope: dict,
+    cursor: Cursor | None,
+    version: int,
 ) -> EventPage:
+    """The first ``limit`` rows, and a cursor when any shard may have more: one that had more
+    than the page took, or one that did not answer (a partial page always has a cursor)."""
     items = merged[:limit]
-    more = len(merged) > limit
+    last = (items[-1].ts, items[-1].id) if items else None
+    positions = {}
+    for alias, status in statuses.items():
+        previous = cursor.position(alias) if cursor else None
+        # A shard that answered sent its first limit + 1 rows after its position: every one
+        # of its rows up to the page's last row is on the page.
+        answered_up_to = max([previous, last], key=_order)
+        positions[alias] = answered_up_to if status == "ok" else previous
+    partial = any(status != "ok" for status in statuses.values())
     return EventPage(
         items=items,
-        next_cursor=cursor_encode(scope=scope, last=items[-1]) if more else None,
-        partial=any(status != "ok" for status in statuses.values()),
+        next_cursor=(
+            cursor_encode(scope=scope, positions=positions, map_version=version)
+            if partial or len(merged) > limit
+            else None
+        ),
+        partial=partial,
         shards=dict(sorted(statuses.items())),
         map_version=version,
     )
@@ -209,8 +297,11 @@ def events_range(
 ) -> EventPage:
     """Events with ``since <= ts < until`` from every shard, in (ts, id) order."""
     scope = {"since": since.isoformat(), "until": until.isoformat()}
-    position = cursor_decode(cursor, scope=scope) if cursor else None
+    aliases = list(settings.SHARD_ALIASES)
+    resume = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map or bucket_map_current()
+    if resume is not None:
+        resume = resume.for_map(bucket_map.version)
     queries = {
         alias: partial(
             store.events_in_range,
@@ -218,25 +309,30 @@ def events_range(
             since=since,
             until=until,
             buckets=bucket_map.buckets_of(alias),
-            after=position,
+            after=resume.position(alias) if resume else None,
             limit=limit + 1,
         )
-        for alias in settings.SHARD_ALIASES
+        for alias in aliases
     }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     for alias in statuses:
         operations_total.labels(shard=alias, operation="event_range").inc()
-    return _page(merged, statuses, limit, scope, bucket_map.version)
+    return _page(
+        merged, statuses, limit=limit, scope=scope, cursor=resume, version=bucket_map.version
+    )
 
 
 def events_for_key(*, key: str, limit: int = 100, cursor: str | None = None) -> EventPage:
     """A key's events: its home shard, plus the shards of its extra event slots if it was hot."""
     key_validate(key)
     scope = {"key": key}
-    position = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map_current()
     home = bucket_map.shard_for(key)
     event_shards = store.placement_event_shards(home, key=key)
+    aliases = list(dict.fromkeys([home, *event_shards]))
+    resume = cursor_decode(cursor, scope=scope) if cursor else None
+    if resume is not None:
+        resume = resume.for_map(bucket_map.version)
     queries = {
         alias: partial(
             store.events_of_key,
@@ -244,11 +340,13 @@ def events_for_key(*, key: str, limit: int = 100, cursor: str | None = None) -> 
             key=key,
             home=alias == home,
             extra=alias in event_shards,
-            after=position,
+            after=resume.position(alias) if resume else None,
             limit=limit + 1,
         )
-        for alias in dict.fromkeys([home, *event_shards])
+        for alias in aliases
     }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     operations_total.labels(shard=home, operation="event_by_key").inc()
-    return _page(merged, statuses, limit, scope, bucket_map.version)
+    return _page(
+        merged, statuses, limit=limit, scope=scope, cursor=resume, version=bucket_map.version
+    )
