@@ -18,15 +18,16 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 
 from core.redis import redis_client
 from sharding.conf import conf
 from sharding.control.models import BucketMap
-from sharding.errors import ShardKeyInvalid
+from sharding.errors import BucketMoveRefused, ShardKeyInvalid
 from sharding.redis_keys import map_version_key
 
 KEY_MAX_LENGTH = 128
+MAP_LOCK_CLASS = 7346  # advisory lock on default: one map switch at a time
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*", re.ASCII)
 
 
@@ -122,16 +123,30 @@ def bucket_map_current(*, force: bool = False) -> ShardMap:
     return fresh
 
 
-def bucket_map_publish(*, assignment: list[str], reason: str) -> ShardMap:
-    """Store a new map version and announce it (the caller holds the move's fence)."""
+def bucket_map_switch(*, bucket: int, source: str, target: str, reason: str) -> ShardMap:
+    """Store a new map version in which ``bucket`` goes from ``source`` to ``target``: built
+    from the newest version inside the switch's transaction (never from a copy read earlier,
+    so two switches of different buckets cannot undo each other) and only if the bucket is
+    still on ``source`` (compare and set; else ``BucketMoveRefused``). Switches take one
+    advisory lock on ``default`` in turn, so versions are allocated one at a time."""
     with transaction.atomic(using="default"):
-        latest = BucketMap.objects.using("default").select_for_update().order_by("-version").first()
-        version = (latest.version if latest else 0) + 1
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [MAP_LOCK_CLASS])
+        latest = bucket_map_ensure()
+        owner = latest.shard_of_bucket(bucket)
+        if owner != source:
+            raise BucketMoveRefused(
+                f"bucket {bucket} is on {owner} in map v{latest.version}, not on {source}",
+                bucket=bucket,
+                map_version=latest.version,
+            )
+        assignment = list(latest.assignment)
+        assignment[bucket] = target
         BucketMap.objects.using("default").create(
-            version=version, assignment=assignment, reason=reason[:200]
+            version=latest.version + 1, assignment=assignment, reason=reason[:200]
         )
     with contextlib.suppress(redis.RedisError):
-        redis_client().set(map_version_key(), version)
+        redis_client().set(map_version_key(), latest.version + 1)
     return bucket_map_current(force=True)
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 from django.conf import settings
@@ -80,3 +82,19 @@ def maintenance_worker(shards, tmp_path):
             )
 
         yield start
+
+
+@contextmanager
+def stale_map(bucket_map) -> Iterator[None]:
+    """This process keeps using ``bucket_map`` (as a process that has not yet seen a newer
+    version would) until the block ends."""
+    from sharding import placement
+
+    with placement._lock:
+        saved = placement._cached, placement._checked_at
+        placement._cached, placement._checked_at = bucket_map, time.monotonic() + 3600
+    try:
+        yield
+    finally:
+        with placement._lock:
+            placement._cached, placement._checked_at = saved
