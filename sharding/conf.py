@@ -23,6 +23,8 @@ class ShardingConf:
     tracked_keys: int
     merged_cache_s: float
     map_check_s: float
+    map_max_age_s: float
+    map_in_flight_s: float
     shard_timeout_s: float
     prefix: str
 

@@ -4,8 +4,10 @@ Steps (``bucket_move``): copy the bucket's home rows (slot-0 counters, placement
 folds, slot-0 events) to the target; copy again to catch up; *freeze* (take the bucket's
 advisory lock exclusively on the source and insert a fence: writes in flight finish first,
 later ones are turned away and retry on the new home once the map switches); final copy;
-verify (row counts and a Merkle root per table, source == target); publish the new map;
-wait until every process has reloaded the map; delete the source rows. Copies write absolute
+verify (row counts and a Merkle root per table, source == target); switch the map; announce
+its version in Redis (if that fails, the move stops there, before deleting anything); wait
+the bound within which every process has read the new map (``map_max_age_s``, plus
+``map_in_flight_s`` for requests already under way); delete the source rows. Copies write absolute
 values (upsert), so repeating one is harmless: nothing is lost or doubled. Extra slots of hot
 keys are not part of a bucket and stay where they are.
 
@@ -25,6 +27,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import redis
 from django.conf import settings
 from django.db import connections
 from django.utils import timezone
@@ -32,8 +35,8 @@ from django.utils import timezone
 from sharding import store
 from sharding.conf import conf
 from sharding.control.models import BucketMove
-from sharding.errors import BucketMoveRefused
-from sharding.placement import bucket_map_current, bucket_map_switch
+from sharding.errors import BucketMoveIncomplete, BucketMoveRefused
+from sharding.placement import bucket_map_current, bucket_map_switch, map_version_announce
 
 logger = logging.getLogger(__name__)
 
@@ -158,8 +161,21 @@ def _steps(move: BucketMove, say) -> None:
     )
     _state(move, BucketMove.State.SWITCHED, map_version=new_map.version)
     say(f"bucket {bucket}: map v{new_map.version} sends it to {target}")
-    # Readers holding the previous map may still read the source for map_check_s.
-    time.sleep(conf().map_check_s * 2 + 0.1)
+    settings_ = conf()
+    try:
+        map_version_announce(new_map.version)
+    except redis.RedisError as exc:
+        raise BucketMoveIncomplete(
+            f"map v{new_map.version} is in force but could not be announced in Redis ({exc}); "
+            f"every process reads it from the database within {settings_.map_max_age_s} s. "
+            f"The source {source} keeps the bucket's rows (fenced, never read): they go when "
+            f"the bucket next moves back there.",
+            bucket=bucket,
+            map_version=new_map.version,
+        ) from exc
+    # A process uses a map at most map_max_age_s old (see bucket_map_current), and a request
+    # that took the previous one may still be reading the source for map_in_flight_s.
+    time.sleep(settings_.map_max_age_s + settings_.map_in_flight_s)
     store.bucket_rows_delete(source, bucket)
     _state(move, BucketMove.State.DONE, finished_at=timezone.now())
     say(f"bucket {bucket}: source rows removed; done")

@@ -288,6 +288,10 @@ SHARDING = {
     "tracked_keys": 64,
     "merged_cache_s": env.get_int("SHARDING_MERGED_CACHE_MS", 1000) / 1000,
     "map_check_s": 1.0,
+    # A process re-reads the map version from the database at least this often, whatever
+    # Redis says; a bucket move waits this plus map_in_flight_s before deleting the source.
+    "map_max_age_s": env.get_int("SHARDING_MAP_MAX_AGE_MS", 2000) / 1000,
+    "map_in_flight_s": 1.0,
     "shard_timeout_s": env.get_int("SHARDING_SHARD_TIMEOUT_MS", 2000) / 1000,
     "prefix": env.get_str("SHARDING_REDIS_PREFIX", "sharding"),
 }

@@ -25,6 +25,8 @@ def sharding_settings(settings):
         **settings.SHARDING,
         "prefix": f"sharding-{settings.CACHES['default']['KEY_PREFIX']}-{uuid.uuid4().hex[:8]}",
         "map_check_s": 0.2,
+        "map_max_age_s": 0.3,
+        "map_in_flight_s": 0.2,
     }
     process_caches_clear()
     yield settings
@@ -53,6 +55,7 @@ _ENVIRONMENT_OF = {
     "half_life_s": ("SHARDING_HALF_LIFE_MS", 1000),
     "merged_cache_s": ("SHARDING_MERGED_CACHE_MS", 1000),
     "shard_timeout_s": ("SHARDING_SHARD_TIMEOUT_MS", 1000),
+    "map_max_age_s": ("SHARDING_MAP_MAX_AGE_MS", 1000),
     "prefix": ("SHARDING_REDIS_PREFIX", None),
 }
 
