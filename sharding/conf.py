@@ -22,6 +22,7 @@ class ShardingConf:
     half_life_s: float
     tracked_keys: int
     merged_cache_s: float
+    key_lease_s: float
     map_check_s: float
     map_max_age_s: float
     map_in_flight_s: float

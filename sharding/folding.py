@@ -8,7 +8,9 @@ databases, so the amount travels in three local steps with an idempotent record:
 2. on H, one transaction under the bucket fence: insert ``FoldApplied(fold_id)``; only if that
    insert happened (not a replay) add (pos, neg) to slot 0. Replaying step 2 adds nothing.
 3. on X: mark the record applied (kept for an hour so that a slow reader whose home snapshot
-   predates step 2 still counts it exactly once; ``FoldApplied`` is kept twice as long).
+   predates step 2 still counts it exactly once). ``FoldApplied`` is deleted only once its
+   record is gone from every shard (``sharding.maintenance``), so a replay of step 2 always
+   finds it, however long a slot's shard stayed unreachable.
 A crash between the steps leaves an unapplied record, counted by readers and re-driven by
 ``folds_redrive`` (a maintenance job), so a fold converges and never doubles.
 """
@@ -23,11 +25,11 @@ from datetime import UTC, datetime
 from django.conf import settings
 from django.db import DatabaseError
 
-from core.faults import crash_point
+from core.faults import crash_point, fault_sleep
 from sharding import store
 from sharding.control.models import HotKeyEpisode
 from sharding.fences import fenced_transaction, home_write
-from sharding.keylock import key_lock
+from sharding.keylock import key_lease
 from sharding.metrics import fold_amount_total, hot_cool_seconds
 from sharding.placement import bucket_map_current
 from sharding.spreading import hot_state_clear, hot_states
@@ -36,34 +38,44 @@ logger = logging.getLogger(__name__)
 
 CRASH_AFTER_TAKE = "sharding.fold.after_take"
 CRASH_AFTER_APPLY = "sharding.fold.after_apply"
+FOLD_PAUSE_SWITCH = "sharding_fold_pause_ms"
 
 
 def key_fold(*, key: str, under_since: float | None = None) -> bool:
-    """Fold every extra slot of ``key`` back into slot 0 and forget its spread. Without
-    ``under_since`` (an orphaned spread) the key is left alone while it is hot."""
-    with key_lock(key) as acquired:
-        if not acquired:
+    """Fold every extra slot of ``key`` back into slot 0 and forget its spread, under the
+    key's lease and fencing token: a fold that outlived its lease stops at its first write
+    after a newer promotion began (nothing it did is lost: amounts it took are applied).
+    Without ``under_since`` (an orphaned spread) the key is left alone while it is hot."""
+    with key_lease(key) as lease:
+        if lease is None:
             return False
         if under_since is None and key in hot_states():
             return False
-        hot_state_clear(key=key)
+        hot_state_clear(key=key, fence=lease.fence)
         # Writers that still see the key hot (for up to HOT_CACHE_S) find closed slots and
         # fall back to slot 0; readers keep gathering the slots until the spread is cleared.
         home = bucket_map_current().shard_for(key)
         spread = store.placement_spread(home, key=key)
-        for slot, alias in enumerate(spread, start=1):
-            slot_fold(key=key, slot=slot, alias=alias)
-        # Readers find fold records only on the shards the spread names: finish every fold
-        # of this key (an earlier one may have been interrupted) before forgetting them.
-        for alias in dict.fromkeys(spread):
-            for fold_id, pos, neg in store.fold_records(alias, key=key, unapplied_only=True):
-                fold_apply(fold_id=fold_id, key=key, alias=alias, pos=pos, neg=neg)
-        home_write(
-            key,
-            lambda alias, bucket, _m: fenced_transaction(
-                alias, bucket, lambda: store.placement_spread_clear(alias, key=key) or True
-            ),
-        )
+        try:
+            for slot, alias in enumerate(spread, start=1):
+                slot_fold(key=key, slot=slot, alias=alias, fence=lease.fence)
+            # Readers find fold records only on the shards the spread names: finish every fold
+            # of this key (an earlier one may have been interrupted) before forgetting them.
+            for alias in dict.fromkeys(spread):
+                for fold_id, pos, neg in store.fold_records(alias, key=key, unapplied_only=True):
+                    fold_apply(fold_id=fold_id, key=key, alias=alias, pos=pos, neg=neg)
+            fault_sleep(FOLD_PAUSE_SWITCH)
+            home_write(
+                key,
+                lambda alias, bucket, _m: fenced_transaction(
+                    alias,
+                    bucket,
+                    lambda: store.placement_spread_clear(alias, key=key, fence=lease.fence) or True,
+                ),
+            )
+        except store.FencedOut:
+            logger.info("fold of %s stopped: a newer promotion or fold has begun", key)
+            return False
         if under_since is not None:
             now = time.time()
             cool_s = now - under_since
@@ -75,10 +87,11 @@ def key_fold(*, key: str, under_since: float | None = None) -> bool:
         return True
 
 
-def slot_take(*, key: str, slot: int, alias: str) -> tuple[uuid.UUID, int, int] | None:
-    """Step 1 of a fold (see the module docstring); None when the slot held nothing."""
+def slot_take(*, key: str, slot: int, alias: str, fence: int) -> tuple[uuid.UUID, int, int] | None:
+    """Step 1 of a fold holding token ``fence`` (see the module docstring); None when the slot
+    held nothing; ``store.FencedOut`` when a newer promotion or fold wrote the slot."""
     fold_id = uuid.uuid4()
-    taken = store.slot_take(alias, key=key, slot=slot, fold_id=fold_id)
+    taken = store.slot_take(alias, key=key, slot=slot, fold_id=fold_id, fence=fence)
     if taken is None:
         return None
     return fold_id, *taken
@@ -103,8 +116,8 @@ def fold_apply(*, fold_id: uuid.UUID, key: str, alias: str, pos: int, neg: int) 
     fold_amount_total.labels(shard=alias).inc(pos + neg)
 
 
-def slot_fold(*, key: str, slot: int, alias: str) -> None:
-    taken = slot_take(key=key, slot=slot, alias=alias)
+def slot_fold(*, key: str, slot: int, alias: str, fence: int) -> None:
+    taken = slot_take(key=key, slot=slot, alias=alias, fence=fence)
     if taken is None:
         return
     crash_point(CRASH_AFTER_TAKE)

@@ -4,7 +4,7 @@ request: a request only records its operation for detection (one Redis round tri
 - ``promote``: spread each key that has been over the hot threshold for ``hot_sustain_s``;
 - ``tick``: fold keys that stayed cool for ``cool_sustain_s``, fold spreads orphaned by a lost
   hot set, finish interrupted folds;
-- ``purge``: delete fold bookkeeping that no reader needs any more, on every shard.
+- ``purge``: delete fold bookkeeping that no reader or replay needs any more, on every shard.
 Their periods are ``settings.SHARDING_MAINTENANCE_PERIODS_S`` (0.5 s, 1 s, 60 s).
 
 Each run holds a lease in Redis, so runs of one job do not overlap across workers (without
@@ -77,17 +77,31 @@ def hot_keys_tick() -> dict[str, int]:
 
 
 def folds_purge() -> int:
-    """Delete fold records applied over an hour ago and applied notes over two hours old, on
-    every shard that answers; the number of shards purged."""
-    purged = 0
-    for alias in settings.SHARD_ALIASES:
+    """Delete fold records applied over an hour ago, on every shard that answers; then the
+    notes of applied folds (``FoldApplied``, two hours old at least) whose record is gone from
+    every shard: deleting a note whose record still exists (its shard unreachable when the
+    fold stopped) would let a replay of the fold apply it twice. Returns notes deleted."""
+    aliases = list(settings.SHARD_ALIASES)
+    for alias in aliases:
         try:
             store.fold_records_purge(alias)
-            store.folds_applied_purge(alias)
         except DatabaseError:
             continue
-        purged += 1
-    return purged
+    deleted = 0
+    for home in aliases:
+        try:
+            old = store.folds_applied_old(home)
+            if not old:
+                continue
+            present: set = set()
+            for alias in aliases:  # every shard must answer, or no note goes
+                present |= store.fold_records_present(alias, fold_ids=old)
+            gone = [fold_id for fold_id in old if fold_id not in present]
+            store.folds_applied_delete(home, fold_ids=gone)
+        except DatabaseError:
+            continue
+        deleted += len(gone)
+    return deleted
 
 
 JOBS: dict[str, Callable[[], Any]] = {

@@ -33,7 +33,7 @@ from sharding.hotkeys import (
     rates_cache_clear,
     shard_rates_cached,
 )
-from sharding.keylock import key_lock
+from sharding.keylock import key_lease
 from sharding.metrics import hot_detect_seconds
 from sharding.placement import bucket_map_current, bucket_of
 from sharding.redis_keys import hot_set_key
@@ -101,18 +101,29 @@ def hot_cache_clear() -> None:
     rates_cache_clear()
 
 
-def hot_state_set(*, key: str, spread: list[str], over_since: float) -> None:
-    redis_client().hset(
-        hot_set_key(),
-        key,
-        json.dumps({"spread": spread, "since": time.time(), "over_since": over_since}),
-    )
+# The hot set's entries carry the fencing token of the promotion that wrote them: an entry is
+# replaced or removed only by a holder of that token or a newer one.
+_HOT_SET_LUA = """
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if current and (cjson.decode(current)['fence'] or 0) > tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('HDEL', KEYS[1], ARGV[1])
+else redis.call('HSET', KEYS[1], ARGV[1], ARGV[3]) end
+return 1
+"""
+
+
+def hot_state_set(*, key: str, spread: list[str], over_since: float, fence: int) -> bool:
+    """Announce ``key`` hot over ``spread``; False if a newer promotion or fold got there."""
+    state = {"spread": spread, "since": time.time(), "over_since": over_since, "fence": fence}
+    written = redis_client().eval(_HOT_SET_LUA, 1, hot_set_key(), key, fence, json.dumps(state))
     over_threshold_forget(key=key)
     hot_cache_clear()
+    return bool(written)
 
 
-def hot_state_clear(*, key: str) -> None:
-    redis_client().hdel(hot_set_key(), key)
+def hot_state_clear(*, key: str, fence: int) -> None:
+    """Take ``key`` out of the hot set, unless a newer promotion put it there."""
+    redis_client().eval(_HOT_SET_LUA, 1, hot_set_key(), key, fence, "")
     cooling_forget(key=key)
     hot_cache_clear()
 
@@ -146,9 +157,10 @@ def extra_slot_shards(home: str, slots: int) -> list[str]:
 
 def key_spread(*, key: str, observation: Observation) -> bool:
     """Open the key's extra slots, record them on the home shard, then announce the key hot
-    (in that order: no writer uses a slot that a reader does not know of)."""
-    with key_lock(key) as acquired:
-        if not acquired or key in hot_states():
+    (in that order: no writer uses a slot that a reader does not know of); every step
+    under the key's lease and fencing token (``sharding.keylock``)."""
+    with key_lease(key) as lease:
+        if lease is None or key in hot_states():
             return False
         bucket_map = bucket_map_current()
         home = bucket_map.shard_for(key)
@@ -156,17 +168,30 @@ def key_spread(*, key: str, observation: Observation) -> bool:
         if not extras:
             return False
         bucket = bucket_of(key, len(bucket_map.assignment))
-        for slot, alias in enumerate(extras, start=1):
-            store.extra_slot_open(alias, key=key, slot=slot, bucket=bucket)
-        home, _ = home_write(
-            key,
-            lambda alias, b, _m: fenced_transaction(
-                alias,
-                b,
-                lambda: store.placement_spread_set(alias, key=key, bucket=b, spread=extras) or True,
-            ),
-        )
-        hot_state_set(key=key, spread=extras, over_since=observation.over_since or time.time())
+        try:
+            for slot, alias in enumerate(extras, start=1):
+                store.extra_slot_open(alias, key=key, slot=slot, bucket=bucket, fence=lease.fence)
+            home, _ = home_write(
+                key,
+                lambda alias, b, _m: fenced_transaction(
+                    alias,
+                    b,
+                    lambda: (
+                        store.placement_spread_set(alias, key=key, spread=extras, fence=lease.fence)
+                        or True
+                    ),
+                ),
+            )
+        except store.FencedOut:
+            logger.info("promotion of %s stopped: a newer promotion or fold has begun", key)
+            return False
+        if not hot_state_set(
+            key=key,
+            spread=extras,
+            over_since=observation.over_since or time.time(),
+            fence=lease.fence,
+        ):
+            return False
         now = time.time()
         detect_s = now - (observation.over_since or now)
         hot_detect_seconds.observe(detect_s)

@@ -31,6 +31,11 @@ BUCKET_FENCE_TABLE = "sharding_bucketfence"
 BUCKET_LOCK_CLASS = 7345  # the first key of the bucket's advisory lock (migration 0002)
 
 
+class FencedOut(Exception):
+    """A write carried a fencing token older than the one its row holds: a newer promotion
+    or fold of the key has begun, and this one must stop."""
+
+
 def rows(alias: str, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
@@ -104,13 +109,18 @@ def extra_slot_add(alias: str, *, key: str, slot: int, pos: int, neg: int) -> bo
     return bool(rows(alias, _EXTRA_SLOT_ADD, [pos, neg, key, slot]))
 
 
-def extra_slot_open(alias: str, *, key: str, slot: int, bucket: int) -> None:
-    rows(
+def extra_slot_open(alias: str, *, key: str, slot: int, bucket: int, fence: int) -> None:
+    """Open (or reopen) an extra slot for the promotion holding token ``fence``; FencedOut if
+    a newer promotion or fold has written the slot."""
+    if not rows(
         alias,
-        f"INSERT INTO {COUNTER_SLOT_TABLE} (key, slot, bucket, pos, neg, open) "
-        "VALUES (%s, %s, %s, 0, 0, true) ON CONFLICT (key, slot) DO UPDATE SET open = true",
-        [key, slot, bucket],
-    )
+        f"INSERT INTO {COUNTER_SLOT_TABLE} (key, slot, bucket, pos, neg, open, fence) "
+        "VALUES (%s, %s, %s, 0, 0, true, %s) ON CONFLICT (key, slot) DO UPDATE "
+        "SET open = true, fence = EXCLUDED.fence "
+        f"WHERE {COUNTER_SLOT_TABLE}.fence <= EXCLUDED.fence RETURNING 1",
+        [key, slot, bucket, fence],
+    ):
+        raise FencedOut(key)
 
 
 def counter_slots(alias: str, *, key: str, extra_only: bool = False) -> list[tuple]:
@@ -121,23 +131,29 @@ def counter_slots(alias: str, *, key: str, extra_only: bool = False) -> list[tup
     )
 
 
-def slot_take(alias: str, *, key: str, slot: int, fold_id: uuid.UUID) -> tuple[int, int] | None:
-    """Step 1 of a fold, one transaction: lock the slot, zero it, close it and record the
-    amount as ``FoldRecord(fold_id)``; None when the slot is absent or held nothing."""
+def slot_take(
+    alias: str, *, key: str, slot: int, fold_id: uuid.UUID, fence: int
+) -> tuple[int, int] | None:
+    """Step 1 of a fold holding token ``fence``, one transaction: lock the slot, zero it,
+    close it and record the amount as ``FoldRecord(fold_id)``; None when the slot is absent
+    or held nothing; FencedOut if a newer promotion or fold has written the slot."""
     with transaction.atomic(using=alias):
         found = rows(
             alias,
-            f"SELECT pos, neg FROM {COUNTER_SLOT_TABLE} WHERE key = %s AND slot = %s FOR UPDATE",
+            f"SELECT pos, neg, fence FROM {COUNTER_SLOT_TABLE} "
+            "WHERE key = %s AND slot = %s FOR UPDATE",
             [key, slot],
         )
         if not found:
             return None
-        pos, neg = found[0]
+        pos, neg, newest = found[0]
+        if newest > fence:
+            raise FencedOut(key)
         rows(
             alias,
-            f"UPDATE {COUNTER_SLOT_TABLE} SET pos = 0, neg = 0, open = false "
+            f"UPDATE {COUNTER_SLOT_TABLE} SET pos = 0, neg = 0, open = false, fence = %s "
             "WHERE key = %s AND slot = %s",
-            [key, slot],
+            [fence, key, slot],
         )
         if not pos and not neg:
             return None
@@ -175,28 +191,48 @@ def placement_event_shards(alias: str, *, key: str) -> list[str]:
     return _json_list(found[0][0]) if found else []
 
 
-def placement_spread_set(alias: str, *, key: str, bucket: int, spread: list[str]) -> None:
+def placement_token_issue(alias: str, *, key: str, bucket: int) -> int:
+    """The key's next fencing token (1, 2, ...), inside a transaction that holds the bucket;
+    the placement row carries it, so it moves with the bucket and never goes back."""
+    return rows(
+        alias,
+        f"INSERT INTO {KEY_PLACEMENT_TABLE} (key, bucket, spread, event_shards, fence) "
+        "VALUES (%s, %s, '[]'::jsonb, '[]'::jsonb, 1) "
+        f"ON CONFLICT (key) DO UPDATE SET fence = {KEY_PLACEMENT_TABLE}.fence + 1 "
+        "RETURNING fence",
+        [key, bucket],
+    )[0][0]
+
+
+def placement_spread_set(alias: str, *, key: str, spread: list[str], fence: int) -> None:
     """Record the key's open extra slots (and add their shards to its event shards), inside a
-    transaction that holds the bucket."""
-    rows(
+    transaction that holds the bucket; FencedOut unless ``fence`` is the key's newest token."""
+    if not rows(
         alias,
         f"""
-        INSERT INTO {KEY_PLACEMENT_TABLE} (key, bucket, spread, event_shards)
-        VALUES (%s, %s, %s::jsonb, %s::jsonb)
-        ON CONFLICT (key) DO UPDATE SET
-          spread = EXCLUDED.spread,
+        UPDATE {KEY_PLACEMENT_TABLE} SET
+          spread = %s::jsonb,
           event_shards = (
             SELECT coalesce(jsonb_agg(DISTINCT shard), '[]'::jsonb)
-            FROM jsonb_array_elements_text(
-              {KEY_PLACEMENT_TABLE}.event_shards || EXCLUDED.event_shards) AS shard)
+            FROM jsonb_array_elements_text(event_shards || %s::jsonb) AS shard)
+        WHERE key = %s AND fence = %s
+        RETURNING 1
         """,
-        [key, bucket, json.dumps(spread), json.dumps(spread)],
-    )
+        [json.dumps(spread), json.dumps(spread), key, fence],
+    ):
+        raise FencedOut(key)
 
 
-def placement_spread_clear(alias: str, *, key: str) -> None:
-    """Forget the key's extra slots, inside a transaction that holds the bucket."""
-    rows(alias, f"UPDATE {KEY_PLACEMENT_TABLE} SET spread = '[]'::jsonb WHERE key = %s", [key])
+def placement_spread_clear(alias: str, *, key: str, fence: int) -> None:
+    """Forget the key's extra slots, inside a transaction that holds the bucket; FencedOut
+    unless ``fence`` is the key's newest token."""
+    if not rows(
+        alias,
+        f"UPDATE {KEY_PLACEMENT_TABLE} SET spread = '[]'::jsonb "
+        "WHERE key = %s AND fence = %s RETURNING 1",
+        [key, fence],
+    ):
+        raise FencedOut(key)
 
 
 def spread_keys(alias: str, *, limit: int = 100) -> list[str]:
@@ -264,12 +300,33 @@ def fold_records_purge(alias: str) -> None:
     )
 
 
-def folds_applied_purge(alias: str) -> None:
-    """Delete notes of applied folds older than two hours."""
-    rows(
-        alias,
-        f"DELETE FROM {FOLD_APPLIED_TABLE} WHERE created_at < now() - interval '2 hours'",
-    )
+def folds_applied_old(alias: str, *, limit: int = 500) -> list[uuid.UUID]:
+    """Ids of notes of applied folds older than two hours (purge candidates)."""
+    return [
+        row[0]
+        for row in rows(
+            alias,
+            f"SELECT fold_id FROM {FOLD_APPLIED_TABLE} "
+            "WHERE created_at < now() - interval '2 hours' ORDER BY created_at LIMIT %s",
+            [limit],
+        )
+    ]
+
+
+def fold_records_present(alias: str, *, fold_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``fold_ids`` still have a fold record on ``alias``."""
+    return {
+        row[0]
+        for row in rows(
+            alias,
+            f"SELECT fold_id FROM {FOLD_RECORD_TABLE} WHERE fold_id = ANY(%s)",
+            [fold_ids],
+        )
+    }
+
+
+def folds_applied_delete(alias: str, *, fold_ids: list[uuid.UUID]) -> None:
+    rows(alias, f"DELETE FROM {FOLD_APPLIED_TABLE} WHERE fold_id = ANY(%s)", [fold_ids])
 
 
 # --- events -------------------------------------------------------------------------------------
@@ -415,10 +472,10 @@ BUCKET_TABLES = (
     ),
     BucketTable(
         KEY_PLACEMENT_TABLE,
-        ("key", "bucket", "spread", "event_shards"),
+        ("key", "bucket", "spread", "event_shards", "fence"),
         "bucket = %s",
         "(key)",
-        ("spread", "event_shards"),
+        ("spread", "event_shards", "fence"),
         json_columns=("spread", "event_shards"),
     ),
     BucketTable(

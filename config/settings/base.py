@@ -287,6 +287,7 @@ SHARDING = {
     "half_life_s": env.get_int("SHARDING_HALF_LIFE_MS", 2000) / 1000,
     "tracked_keys": 64,
     "merged_cache_s": env.get_int("SHARDING_MERGED_CACHE_MS", 1000) / 1000,
+    "key_lease_s": env.get_int("SHARDING_KEY_LEASE_MS", 30_000) / 1000,
     "map_check_s": 1.0,
     # A process re-reads the map version from the database at least this often, whatever
     # Redis says; a bucket move waits this plus map_in_flight_s before deleting the source.
