@@ -17,6 +17,7 @@ FAULT_KINDS = {
     "kill_worker",
     "terminate_backends",
     "credit_failures",
+    "concurrent_bucket_moves",
     "restart_redis",
     "pause_worker",
     "stop_replica",
