@@ -37,7 +37,7 @@ from sharding.spreading import hot_cache_clear, hot_states, key_spread
 
 logger = logging.getLogger(__name__)
 
-JOB_LEASE_S = 60.0
+JOB_LEASE_S = 15.0  # a run killed mid-way holds its job back this long at most
 
 
 def hot_keys_promote() -> int:
