@@ -93,11 +93,12 @@ def stale_map(bucket_map) -> Iterator[None]:
     version would) until the block ends."""
     from sharding import placement
 
+    later = time.monotonic() + 3600
     with placement._lock:
-        saved = placement._cached, placement._checked_at
-        placement._cached, placement._checked_at = bucket_map, time.monotonic() + 3600
+        saved = placement._cached, placement._checked_at, placement._loaded_at
+        placement._cached, placement._checked_at, placement._loaded_at = bucket_map, later, later
     try:
         yield
     finally:
         with placement._lock:
-            placement._cached, placement._checked_at = saved
+            placement._cached, placement._checked_at, placement._loaded_at = saved

@@ -127,6 +127,8 @@ def test_two_moves_of_one_bucket_leave_it_on_one_shard_with_its_old_home_fenced(
     assert len(done) == 1
     assert bucket_map_current(force=True).shard_of_bucket(BUCKET) == done[0].target
     assert all(isinstance(t.error, BucketMoveRefused) for t in threads if t not in done)
+    # Refused at its start (the bucket's move lock), not after copying and fencing.
+    assert list(BucketMove.objects.values_list("state", flat=True)) == ["done"]
 
 
 def test_two_moves_of_different_buckets_both_switch_and_both_stay_readable_and_writable(shards):
