@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import random
 import signal
+import threading
 import time
 from dataclasses import dataclass
 
 import psycopg
 import requests
 from django.conf import settings
+from django.db import connections
 
 from devstack.stack import Stack
 from loadtest.service import Service
@@ -33,6 +35,7 @@ class FaultContext:
     hold_s: float
     rng: random.Random
     crash_rounds: int = 0
+    counter_key: str = ""
 
     def set_switches(self, values: dict) -> None:
         """PATCH the switches; retried, because an armed crash point may kill the very web
@@ -155,10 +158,52 @@ def crash_point(context: FaultContext) -> str:
     return f"crash points {', '.join(points)} armed for {context.hold_s} s"
 
 
+def concurrent_bucket_moves(context: FaultContext) -> str:
+    """Two moves of the counter key's bucket 50 ms apart, to two different shards, and a move
+    of the next bucket at the same time, while the clients increment: one move per bucket
+    goes ahead (the other is refused), the map switches cannot undo each other, and the
+    final counters check finds every acknowledged increment."""
+    from sharding.moves import bucket_move
+    from sharding.placement import bucket_map_current, bucket_of
+
+    bucket_map = bucket_map_current(force=True)
+    bucket = bucket_of(context.counter_key, len(bucket_map.assignment))
+    other = (bucket + 1) % len(bucket_map.assignment)
+    elsewhere = [a for a in settings.SHARD_ALIASES if a != bucket_map.shard_of_bucket(bucket)]
+    moves = [
+        (bucket, elsewhere[0]),
+        (bucket, elsewhere[-1]),
+        (other, next(a for a in settings.SHARD_ALIASES if a != bucket_map.shard_of_bucket(other))),
+    ]
+    outcomes: dict[int, str] = {}
+
+    def move(number: int, target_bucket: int, target: str) -> None:
+        try:
+            bucket_move(bucket=target_bucket, target=target)
+            outcomes[number] = f"bucket {target_bucket} -> {target}: done"
+        except Exception as error:
+            outcomes[number] = f"bucket {target_bucket} -> {target}: {type(error).__name__}"
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=move, args=(number, *planned))
+        for number, planned in enumerate(moves)
+    ]
+    threads[0].start()
+    threads[2].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return "; ".join(outcomes[number] for number in sorted(outcomes))
+
+
 SCHEDULE = (
     kill_worker,
     terminate_backends,
     credit_failures,
+    concurrent_bucket_moves,
     restart_redis,
     pause_worker,
     stop_replica,

@@ -125,7 +125,7 @@ def _start_clients(service, history, stop: threading.Event, clients_per_kind: in
             ]
     for client in clients:
         client.start()
-    return clients
+    return clients, hot_key
 
 
 def _run_schedule(context, history, duration_s: float) -> None:
@@ -201,13 +201,14 @@ def main(argv: list[str] | None = None) -> int:
 
     with service_running(options.port, out_dir, web_workers=3, celery_workers=2) as service:
         stop = threading.Event()
-        clients = _start_clients(service, history, stop, options.clients, stamp)
+        clients, hot_key = _start_clients(service, history, stop, options.clients, stamp)
         context = FaultContext(
             service=service,
             stack=default_stack() if embedded else None,
             staff_token=service.tokens["admin"],
             hold_s=options.hold,
             rng=random.Random(options.seed),  # noqa: S311 - schedule shape, not security
+            counter_key=hot_key,
         )
         _run_schedule(context, history, options.duration)
         stop.set()

@@ -22,8 +22,8 @@ from loadtest.zipf import BENCH_CELEBRITY
 def _spreading(on: bool) -> None:
     from core.faults import faults_set
     from sharding.conf import SPREADING_OFF_SWITCH
-    from sharding.hotkeys import hot_states
-    from sharding.spreading import key_fold
+    from sharding.folding import key_fold
+    from sharding.spreading import hot_states
 
     faults_set(values={SPREADING_OFF_SWITCH: not on}, actor="benchmark")
     if not on:
@@ -63,7 +63,7 @@ def _web_phase(service: Service, users: int, seconds: int, work_dir: Path) -> di
 
 def sharding_run(*, service: Service, scale: float, work_dir: Path) -> ExtraResult:
     """Naive vs spreading through the web tier, then the service layer and pgbench."""
-    from sharding.hotkeys import hot_states
+    from sharding.spreading import hot_states
 
     seconds = max(5, int(30 * scale))
     users = 32

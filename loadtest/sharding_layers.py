@@ -30,6 +30,7 @@ from loadtest.service import ROOT
 from loadtest.stats import percentile
 from loadtest.workload import workload_run
 from loadtest.zipf import counter_keys
+from sharding.maintenance import maintenance_running
 from sharding.models import CounterSlot
 from sharding.selectors import imbalance_of
 
@@ -115,13 +116,14 @@ def worker_run(
     seed: int,
 ) -> dict:
     """One worker process of a phase: the workload's figures, as JSON-ready data."""
-    result = workload_run(
-        keys=counter_keys(celebrity=celebrity, keys=keys, celebrity_share=share),
-        threads=threads,
-        seconds=seconds,
-        seed=seed,
-        record_after=record_after,
-    )
+    with maintenance_running():  # no beat here: promotion and folds run beside the load
+        result = workload_run(
+            keys=counter_keys(celebrity=celebrity, keys=keys, celebrity_share=share),
+            threads=threads,
+            seconds=seconds,
+            seed=seed,
+            record_after=record_after,
+        )
     return {
         "seconds": result.seconds,
         "operations": result.operations,

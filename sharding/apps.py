@@ -10,10 +10,10 @@ class ShardingConfig(AppConfig):
     def ready(self) -> None:
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.metrics import scrape_collector_register
+        from sharding.collector import ShardingCollector
         from sharding.conf import SPREADING_OFF_SWITCH
         from sharding.events import SLOW_SHARDS_SWITCH
-        from sharding.metrics import ShardingCollector
-        from sharding.spreading import CRASH_AFTER_APPLY, CRASH_AFTER_TAKE
+        from sharding.folding import CRASH_AFTER_APPLY, CRASH_AFTER_TAKE, FOLD_PAUSE_SWITCH
 
         fault_register(
             FaultSpec(
@@ -30,6 +30,17 @@ class ShardingConfig(AppConfig):
                 kind="flag",
                 default=False,
                 description="Stop spreading hot keys: every write of a key goes to its one row.",
+            )
+        )
+        fault_register(
+            FaultSpec(
+                name=FOLD_PAUSE_SWITCH,
+                kind="milliseconds",
+                default=0,
+                description=(
+                    "Folds of cooled hot keys pause this long before forgetting the spread "
+                    "(a slow fold, whose lease may run out while the key heats up again)."
+                ),
             )
         )
         crash_points_register(CRASH_AFTER_TAKE, CRASH_AFTER_APPLY)

@@ -22,7 +22,10 @@ class ShardingConf:
     half_life_s: float
     tracked_keys: int
     merged_cache_s: float
+    key_lease_s: float
     map_check_s: float
+    map_max_age_s: float
+    map_in_flight_s: float
     shard_timeout_s: float
     prefix: str
 
@@ -44,8 +47,3 @@ def spreading_enabled() -> bool:
     from core.faults import fault_value
 
     return settings.SHARDING["spreading"] and not fault_value(SPREADING_OFF_SWITCH)
-
-
-def rkey(*parts: object) -> str:
-    """Every Redis key of the app, under one prefix that tests and runs change."""
-    return ":".join([conf().prefix, *map(str, parts)])

@@ -10,7 +10,7 @@ Read path (exact while folds run): one REPEATABLE READ snapshot of the home shar
 the key's spread, the ids of folds already applied there), *then* each extra slot's shard
 (its slot and its fold records). A fold record counts only if the home snapshot had not
 applied it yet; since the home is read first, an amount is never counted twice nor missed
-(see ``sharding.spreading`` for the fold steps).
+(see ``sharding.folding`` for the fold steps).
 """
 
 from __future__ import annotations
@@ -23,31 +23,14 @@ import redis
 
 from core.db import snapshot
 from core.redis import redis_client
-from sharding.conf import conf, rkey, spreading_enabled
-from sharding.db import home_write, rows
-from sharding.hotkeys import hot_states_cached, slot_pick
+from sharding import store
+from sharding.conf import conf, spreading_enabled
+from sharding.fences import home_write
+from sharding.hotkeys import hot_key_record
 from sharding.metrics import operations_total
 from sharding.placement import bucket_map_current, key_validate
-
-SLOT0_ADD = """
-INSERT INTO sharding_counterslot (key, slot, bucket, pos, neg, open)
-VALUES (%s, 0, %s, %s, %s, true)
-ON CONFLICT (key, slot) DO UPDATE
-SET pos = sharding_counterslot.pos + EXCLUDED.pos, neg = sharding_counterslot.neg + EXCLUDED.neg
-RETURNING 1
-"""
-SLOT0_ADD_FENCED = """
-INSERT INTO sharding_counterslot (key, slot, bucket, pos, neg, open)
-SELECT %s, 0, %s, %s, %s, true WHERE sharding_bucket_enter(%s)
-ON CONFLICT (key, slot) DO UPDATE
-SET pos = sharding_counterslot.pos + EXCLUDED.pos, neg = sharding_counterslot.neg + EXCLUDED.neg
-RETURNING 1
-"""
-EXTRA_SLOT_ADD = """
-UPDATE sharding_counterslot SET pos = pos + %s, neg = neg + %s
-WHERE key = %s AND slot = %s AND open
-RETURNING 1
-"""
+from sharding.redis_keys import merged_value_key
+from sharding.spreading import hot_states_cached, slot_pick
 
 
 @dataclass(frozen=True)
@@ -63,8 +46,6 @@ def _split(by: int) -> tuple[int, int]:
 
 def counter_increment(*, key: str, by: int) -> CounterWrite:
     """Add ``by`` (may be negative) to the counter ``key``; one statement on one shard."""
-    from sharding.spreading import operation_observe
-
     key_validate(key)
     pos, neg = _split(by)
     state = hot_states_cached().get(key) if spreading_enabled() else None
@@ -73,23 +54,18 @@ def counter_increment(*, key: str, by: int) -> CounterWrite:
         slot = slot_pick(key=key, state=state)
         if slot:
             alias = state.spread[slot - 1]
-            if not rows(alias, EXTRA_SLOT_ADD, [pos, neg, key, slot]):
+            if not store.extra_slot_add(alias, key=key, slot=slot, pos=pos, neg=neg):
                 slot = 0
     if slot == 0:
         alias, _ = home_write(
             key,
             lambda home, bucket, _map: (
-                rows(home, SLOT0_ADD_FENCED, [key, bucket, pos, neg, bucket]) or None
+                store.slot0_add(home, key=key, bucket=bucket, pos=pos, neg=neg) or None
             ),
         )
     operations_total.labels(shard=alias, operation="counter_increment").inc()
-    operation_observe(key=key, shard=alias)
+    hot_key_record(key=key, shard=alias)
     return CounterWrite(key=key, slot=slot, shard=alias)
-
-
-def slot0_add_entered(*, alias: str, key: str, bucket: int, pos: int, neg: int) -> None:
-    """Add to slot 0 inside a transaction that already holds the bucket (``bucket_enter``)."""
-    rows(alias, SLOT0_ADD, [key, bucket, pos, neg])
 
 
 @dataclass
@@ -118,10 +94,6 @@ class CounterValue:
         return asdict(self)
 
 
-def _merged_cache_key(key: str) -> str:
-    return rkey("merged", key)
-
-
 def counter_get(*, key: str, use_cache: bool = True) -> CounterValue:
     """The counter's value: exact (a merge of every slot), or for a hot key possibly the
     merged value cached up to ``merged_cache_s`` ago (``cached`` says which)."""
@@ -131,7 +103,7 @@ def counter_get(*, key: str, use_cache: bool = True) -> CounterValue:
     client = redis_client()
     if use_cache and hot:
         try:
-            raw = client.get(_merged_cache_key(key))
+            raw = client.get(merged_value_key(key))
         except redis.RedisError:
             raw = None
         if raw is not None:
@@ -143,7 +115,7 @@ def counter_get(*, key: str, use_cache: bool = True) -> CounterValue:
     if hot:
         with contextlib.suppress(redis.RedisError):
             client.set(
-                _merged_cache_key(key),
+                merged_value_key(key),
                 json.dumps(value.as_dict()),
                 px=int(settings_.merged_cache_s * 1000),
             )
@@ -154,33 +126,18 @@ def counter_merge(*, key: str) -> CounterValue:
     bucket_map = bucket_map_current()
     home = bucket_map.shard_for(key)
     with snapshot(home):
-        home_slots = rows(
-            home, "SELECT slot, pos, neg, open FROM sharding_counterslot WHERE key = %s", [key]
-        )
-        placement = rows(home, "SELECT spread FROM sharding_keyplacement WHERE key = %s", [key])
-        applied = {
-            row[0]
-            for row in rows(home, "SELECT fold_id FROM sharding_foldapplied WHERE key = %s", [key])
-        }
-        home_records = rows(
-            home, "SELECT fold_id, pos, neg FROM sharding_foldrecord WHERE key = %s", [key]
-        )
-    spread = _as_list(placement[0][0]) if placement else []
+        home_slots = store.counter_slots(home, key=key)
+        spread = store.placement_spread(home, key=key)
+        applied = store.folds_applied(home, key=key)
+        home_records = store.fold_records(home, key=key)
     snapshots = {home: (home_slots, home_records)}
     for alias in dict.fromkeys(spread):
         if alias == home:
             continue
         with snapshot(alias):
             snapshots[alias] = (
-                rows(
-                    alias,
-                    "SELECT slot, pos, neg, open FROM sharding_counterslot "
-                    "WHERE key = %s AND slot > 0",
-                    [key],
-                ),
-                rows(
-                    alias, "SELECT fold_id, pos, neg FROM sharding_foldrecord WHERE key = %s", [key]
-                ),
+                store.counter_slots(alias, key=key, extra_only=True),
+                store.fold_records(alias, key=key),
             )
     result = CounterValue(
         key=key, value=0, pos=0, neg=0, hot=False, home=home, map_version=bucket_map.version
@@ -202,7 +159,3 @@ def counter_merge(*, key: str) -> CounterValue:
     result.slots.sort(key=lambda slot: slot.slot)
     result.value = result.pos - result.neg
     return result
-
-
-def _as_list(value) -> list[str]:
-    return json.loads(value) if isinstance(value, str) else list(value or [])

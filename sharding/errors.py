@@ -23,3 +23,11 @@ class BucketMoveRefused(DomainError):
     code = "bucket_move_refused"
     status = status.HTTP_409_CONFLICT
     title = "Bucket move refused"
+
+
+class BucketMoveIncomplete(DomainError):
+    """The map switched but the move stopped before deleting the source's rows."""
+
+    code = "bucket_move_incomplete"
+    status = status.HTTP_503_SERVICE_UNAVAILABLE
+    title = "Bucket move incomplete"

@@ -1,5 +1,6 @@
 """Sharded events: write on one shard, read by key (home shard plus a hot key's event slots)
-or by time range across every shard in parallel (scatter-gather), paged by an opaque cursor.
+or by time range across every shard in parallel (scatter-gather), paged by an opaque cursor
+that keeps each shard's own position (a shard that did not answer is read again from its own).
 
 Order is (ts, id) everywhere: ``id`` is a UUID chosen at write time, so the order does not
 change when a bucket moves. Each shard answers only for rows it owns under the map version
@@ -12,10 +13,13 @@ from __future__ import annotations
 import heapq
 import json
 import uuid
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -24,17 +28,17 @@ from django.db import DatabaseError, connections, transaction
 from django.db.utils import OperationalError
 
 from core.faults import fault_value
+from sharding import store
 from sharding.conf import conf, spreading_enabled
-from sharding.counters import _as_list
-from sharding.db import home_write, rows
 from sharding.errors import ShardCursorInvalid
-from sharding.hotkeys import hot_states_cached, slot_pick
+from sharding.fences import home_write
+from sharding.hotkeys import hot_key_record
 from sharding.metrics import operations_total, partial_reads_total
 from sharding.placement import ShardMap, bucket_map_current, bucket_of, key_validate
+from sharding.spreading import hot_states_cached, slot_pick
 
 SLOW_SHARDS_SWITCH = "sharding_slow_shards"
 CURSOR_SALT = "sharding.events.cursor"
-COLUMNS = "id, key, slot, ts, payload"
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,6 @@ class EventRow:
 
 def event_create(*, key: str, ts: datetime, payload: Any) -> EventRow:
     """Store one event on the key's home shard, or on one of its slots' shards when hot."""
-    from sharding.spreading import operation_observe
-
     key_validate(key)
     event_id = uuid.uuid4()
     document = json.dumps(payload)
@@ -68,28 +70,27 @@ def event_create(*, key: str, ts: datetime, payload: Any) -> EventRow:
     slot = slot_pick(key=key, state=state) if state and state.spread else 0
     if slot:
         alias = state.spread[slot - 1]
-        rows(
+        store.event_insert_extra(
             alias,
-            f"INSERT INTO sharding_event ({COLUMNS}, bucket, created_at) "  # noqa: S608
-            "VALUES (%s, %s, %s, %s, %s::jsonb, %s, now())",
-            [event_id, key, slot, ts, document, bucket_of(key)],
+            event_id=event_id,
+            key=key,
+            slot=slot,
+            bucket=bucket_of(key),
+            ts=ts,
+            document=document,
         )
     else:
         alias, _ = home_write(
             key,
             lambda home, bucket, _map: (
-                rows(
-                    home,
-                    "INSERT INTO sharding_event (id, key, slot, ts, payload, bucket, created_at) "
-                    "SELECT %s, %s, 0, %s, %s::jsonb, %s, now() WHERE sharding_bucket_enter(%s) "
-                    "RETURNING 1",
-                    [event_id, key, ts, document, bucket, bucket],
+                store.event_insert_home(
+                    home, event_id=event_id, key=key, bucket=bucket, ts=ts, document=document
                 )
                 or None
             ),
         )
     operations_total.labels(shard=alias, operation="event_create").inc()
-    operation_observe(key=key, shard=alias)
+    hot_key_record(key=key, shard=alias)
     return EventRow(id=event_id, key=key, slot=slot, ts=ts, payload=payload, shard=alias)
 
 
@@ -102,40 +103,102 @@ class EventPage:
     map_version: int = 0
 
 
-def cursor_encode(*, scope: dict, last: EventRow) -> str:
+Position = tuple[datetime, uuid.UUID] | None  # None: before every row
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where each shard's rows have been handed out up to, inclusive: ``at`` for every shard
+    but those in ``behind``. After a page that every shard answered they are all at its last
+    row; a shard that did not answer keeps its own position, so the next page reads it again
+    from there (its rows then come later than rows of other shards already handed out: a
+    page is in (ts, id) order, and no row is skipped or repeated)."""
+
+    at: Position
+    behind: dict[str, Position]
+    map_version: int
+
+    def position(self, alias: str) -> Position:
+        return self.behind.get(alias, self.at)
+
+    def for_map(self, version: int) -> Cursor:
+        """The cursor for a request under map ``version``. Positions that differ do not
+        survive a bucket move (the moved rows change shard): every shard then restarts from
+        the earliest one, so rows may come twice, never zero times."""
+        if not self.behind or version == self.map_version:
+            return self
+        earliest = min([self.at, *self.behind.values()], key=lambda p: (p is not None, p or ()))
+        return Cursor(at=earliest, behind={}, map_version=version)
+
+
+def _order(position: Position) -> tuple:
+    """Sort key of positions: None (before every row) first."""
+    return (position is not None, position or ())
+
+
+def _position_encode(position: Position) -> list[str] | None:
+    return None if position is None else [position[0].isoformat(), str(position[1])]
+
+
+def _position_decode(value: object) -> Position:
+    if value is None:
+        return None
+    ts, event_id = value  # a pair, or the caller's ValueError/TypeError
+    return datetime.fromisoformat(ts), uuid.UUID(event_id)
+
+
+def cursor_encode(*, scope: dict, positions: dict[str, Position], map_version: int) -> str:
+    """An opaque, signed cursor from each shard's position (the most common one stored once)."""
+    at = Counter(positions.values()).most_common(1)[0][0] if positions else None
     return signing.dumps(
-        {"scope": scope, "ts": last.ts.isoformat(), "id": str(last.id)},
+        {
+            "scope": scope,
+            "at": _position_encode(at),
+            "behind": {
+                alias: _position_encode(position)
+                for alias, position in sorted(positions.items())
+                if position != at
+            },
+            "v": map_version,
+        },
         salt=CURSOR_SALT,
         compress=True,
     )
 
 
-def cursor_decode(cursor: str, *, scope: dict) -> tuple[datetime, uuid.UUID]:
+def cursor_decode(cursor: str, *, scope: dict) -> Cursor:
+    """The cursor of a query with ``scope``; a forged, altered or foreign one is a
+    ``ShardCursorInvalid`` (400)."""
     try:
         data = signing.loads(cursor, salt=CURSOR_SALT)
-        position = (datetime.fromisoformat(data["ts"]), uuid.UUID(data["id"]))
+        if not isinstance(data, dict):
+            raise TypeError(data)
+        behind = data.get("behind", {})
+        if not isinstance(behind, dict) or not set(behind) <= set(settings.SHARD_ALIASES):
+            raise ValueError(behind)
+        decoded = Cursor(
+            at=_position_decode(data["at"]),
+            behind={alias: _position_decode(value) for alias, value in behind.items()},
+            map_version=int(data["v"]),
+        )
     except (signing.BadSignature, KeyError, ValueError, TypeError) as exc:
         raise ShardCursorInvalid("The cursor is malformed or was altered.", field="cursor") from exc
     if data.get("scope") != scope:
         raise ShardCursorInvalid(
             "The cursor belongs to another query; repeat the same filters.", field="cursor"
         )
-    return position
+    return decoded
 
 
 def _shard_query(
-    alias: str, sql: str, params: list, timeout_s: float, slow: bool
+    alias: str, query: Callable[[], list[tuple]], timeout_s: float, slow: bool
 ) -> list[EventRow]:
     try:
         with transaction.atomic(using=alias):
-            rows(
-                alias,
-                "SELECT set_config('statement_timeout', %s, true)",
-                [str(int(timeout_s * 1000))],
-            )
+            store.statement_timeout_set(alias, timeout_s=timeout_s)
             if slow:
-                rows(alias, "SELECT pg_sleep(%s)", [timeout_s + 1])
-            found = rows(alias, sql, params)
+                store.stall(alias, seconds=timeout_s + 1)
+            found = query()
         return [
             EventRow(
                 id=row[0],
@@ -161,7 +224,7 @@ def _status_of(exc: BaseException) -> str:
 
 
 def _gather(
-    queries: dict[str, tuple[str, list]], timeout_s: float
+    queries: dict[str, Callable[[], list[tuple]]], timeout_s: float
 ) -> tuple[list[EventRow], dict[str, str]]:
     """Every shard's query in parallel (each has its own timeout), merged by (ts, id)."""
     statuses: dict[str, str] = {}
@@ -170,8 +233,8 @@ def _gather(
     pool = ThreadPoolExecutor(max_workers=max(1, len(queries)), thread_name_prefix="scatter")
     try:
         futures = {
-            alias: pool.submit(_shard_query, alias, sql, params, timeout_s, alias in slow)
-            for alias, (sql, params) in queries.items()
+            alias: pool.submit(_shard_query, alias, query, timeout_s, alias in slow)
+            for alias, query in queries.items()
         }
         for alias, future in futures.items():
             try:
@@ -191,23 +254,37 @@ def _gather(
 
 
 def _page(
-    merged: list[EventRow], statuses: dict[str, str], limit: int, scope: dict, version: int
+    merged: list[EventRow],
+    statuses: dict[str, str],
+    *,
+    limit: int,
+    scope: dict,
+    cursor: Cursor | None,
+    version: int,
 ) -> EventPage:
+    """The first ``limit`` rows, and a cursor when any shard may have more: one that had more
+    than the page took, or one that did not answer (a partial page always has a cursor)."""
     items = merged[:limit]
-    more = len(merged) > limit
+    last = (items[-1].ts, items[-1].id) if items else None
+    positions = {}
+    for alias, status in statuses.items():
+        previous = cursor.position(alias) if cursor else None
+        # A shard that answered sent its first limit + 1 rows after its position: every one
+        # of its rows up to the page's last row is on the page.
+        answered_up_to = max([previous, last], key=_order)
+        positions[alias] = answered_up_to if status == "ok" else previous
+    partial = any(status != "ok" for status in statuses.values())
     return EventPage(
         items=items,
-        next_cursor=cursor_encode(scope=scope, last=items[-1]) if more else None,
-        partial=any(status != "ok" for status in statuses.values()),
+        next_cursor=(
+            cursor_encode(scope=scope, positions=positions, map_version=version)
+            if partial or len(merged) > limit
+            else None
+        ),
+        partial=partial,
         shards=dict(sorted(statuses.items())),
         map_version=version,
     )
-
-
-def _position_clause(position: tuple[datetime, uuid.UUID] | None) -> tuple[str, list]:
-    if position is None:
-        return "", []
-    return " AND (ts, id) > (%s, %s)", [position[0], position[1]]
 
 
 def events_range(
@@ -220,46 +297,56 @@ def events_range(
 ) -> EventPage:
     """Events with ``since <= ts < until`` from every shard, in (ts, id) order."""
     scope = {"since": since.isoformat(), "until": until.isoformat()}
-    position = cursor_decode(cursor, scope=scope) if cursor else None
+    aliases = list(settings.SHARD_ALIASES)
+    resume = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map or bucket_map_current()
-    after, after_params = _position_clause(position)
-    queries = {}
-    for alias in settings.SHARD_ALIASES:
-        sql = (
-            f"SELECT {COLUMNS} FROM sharding_event "  # noqa: S608
-            "WHERE ts >= %s AND ts < %s AND (slot > 0 OR bucket = ANY(%s))"
-            f"{after} ORDER BY ts, id LIMIT %s"
+    if resume is not None:
+        resume = resume.for_map(bucket_map.version)
+    queries = {
+        alias: partial(
+            store.events_in_range,
+            alias,
+            since=since,
+            until=until,
+            buckets=bucket_map.buckets_of(alias),
+            after=resume.position(alias) if resume else None,
+            limit=limit + 1,
         )
-        params = [since, until, bucket_map.buckets_of(alias), *after_params, limit + 1]
-        queries[alias] = (sql, params)
+        for alias in aliases
+    }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     for alias in statuses:
         operations_total.labels(shard=alias, operation="event_range").inc()
-    return _page(merged, statuses, limit, scope, bucket_map.version)
+    return _page(
+        merged, statuses, limit=limit, scope=scope, cursor=resume, version=bucket_map.version
+    )
 
 
 def events_for_key(*, key: str, limit: int = 100, cursor: str | None = None) -> EventPage:
     """A key's events: its home shard, plus the shards of its extra event slots if it was hot."""
     key_validate(key)
     scope = {"key": key}
-    position = cursor_decode(cursor, scope=scope) if cursor else None
     bucket_map = bucket_map_current()
     home = bucket_map.shard_for(key)
-    placement = rows(home, "SELECT event_shards FROM sharding_keyplacement WHERE key = %s", [key])
-    event_shards = _as_list(placement[0][0]) if placement else []
-    after, after_params = _position_clause(position)
-    queries = {}
-    for alias in dict.fromkeys([home, *event_shards]):
-        slot_filter = (
-            "slot >= 0"
-            if alias == home and alias in event_shards
-            else ("slot = 0" if alias == home else "slot > 0")
+    event_shards = store.placement_event_shards(home, key=key)
+    aliases = list(dict.fromkeys([home, *event_shards]))
+    resume = cursor_decode(cursor, scope=scope) if cursor else None
+    if resume is not None:
+        resume = resume.for_map(bucket_map.version)
+    queries = {
+        alias: partial(
+            store.events_of_key,
+            alias,
+            key=key,
+            home=alias == home,
+            extra=alias in event_shards,
+            after=resume.position(alias) if resume else None,
+            limit=limit + 1,
         )
-        sql = (
-            f"SELECT {COLUMNS} FROM sharding_event WHERE key = %s AND {slot_filter}"  # noqa: S608
-            f"{after} ORDER BY ts, id LIMIT %s"
-        )
-        queries[alias] = (sql, [key, *after_params, limit + 1])
+        for alias in aliases
+    }
     merged, statuses = _gather(queries, conf().shard_timeout_s)
     operations_total.labels(shard=home, operation="event_by_key").inc()
-    return _page(merged, statuses, limit, scope, bucket_map.version)
+    return _page(
+        merged, statuses, limit=limit, scope=scope, cursor=resume, version=bucket_map.version
+    )

@@ -9,17 +9,18 @@ One Lua script per operation (one round trip) keeps, atomically:
 - when each key first went over the hot threshold (``above``), cleared as soon as it is under;
 - the same decayed rate and a plain total per (serving shard, bucket range): the heat map.
 
-A key is promoted when it has been over the threshold (a rate, or a share of the total with
-a minimum total rate) for ``hot_sustain_s``; a hot key is demoted by ``hot_keys_tick`` when
-its rate and share stay under ``cool_ratio`` times the thresholds for ``cool_sustain_s``
-(hysteresis: between the two bands nothing changes).
+This module only measures. Recording an operation is the one thing on the request path; what
+the measures lead to runs in ``sharding.maintenance`` (Celery beat): a key that has been over
+the threshold (a rate, or a share of the total with a minimum total rate) for
+``hot_sustain_s`` is a promotion candidate (``promotion_candidates``), and a hot key whose rate
+and share stay under ``cool_ratio`` times the thresholds for ``cool_sustain_s`` is demoted
+(``cool_candidate``; hysteresis: between the two bands nothing changes). Which keys are hot,
+and over which shards, is the spreading's state (``sharding.spreading``).
 """
 
 from __future__ import annotations
 
-import json
 import math
-import random
 import threading
 import time
 from dataclasses import dataclass
@@ -28,8 +29,9 @@ import redis
 from django.conf import settings
 
 from core.redis import redis_client
-from sharding.conf import conf, rkey
+from sharding.conf import conf
 from sharding.placement import bucket_of
+from sharding.redis_keys import cooling_since_key, detection_keys
 
 HEAT_RANGES = 16
 
@@ -98,19 +100,6 @@ return {tostring(rate), tostring(share), tostring(since), redis.call('HEXISTS', 
 """
 
 
-def _keys() -> list[str]:
-    return [
-        rkey("hk", "summary"),
-        rkey("hk", "meta"),
-        rkey("hk", "shards"),
-        rkey("hk", "shard_totals"),
-        rkey("hk", "above"),
-        rkey("hk", "hot"),
-        rkey("hk", "heat"),
-        rkey("hk", "heat_totals"),
-    ]
-
-
 _script_lock = threading.Lock()
 _scripts: dict[int, object] = {}
 
@@ -139,7 +128,7 @@ def hot_key_record(*, key: str, shard: str, weight: int = 1) -> Observation | No
     client = redis_client()
     try:
         rate, share, since, hot = _record_script(client)(
-            keys=_keys(),
+            keys=detection_keys().for_record_script(),
             args=[
                 key,
                 shard,
@@ -164,122 +153,47 @@ def hot_key_record(*, key: str, shard: str, weight: int = 1) -> Observation | No
     )
 
 
-@dataclass(frozen=True)
-class HotState:
-    key: str
-    spread: tuple[str, ...]
-    since: float
-    over_since: float
-
-
-def _state_from(key: str, raw: bytes | str) -> HotState:
-    data = json.loads(raw)
-    return HotState(
-        key=key,
-        spread=tuple(data["spread"]),
-        since=data["since"],
-        over_since=data.get("over_since", data["since"]),
+def _over_threshold(rate: float, share: float, total_rate: float) -> bool:
+    """The record script's test, for a rate read later."""
+    settings_ = conf()
+    return rate >= settings_.hot_rate or (
+        share >= settings_.hot_share and total_rate >= settings_.hot_min_total_rate
     )
 
 
-def hot_states() -> dict[str, HotState]:
-    """Every hot key and the shards of its extra slots, fresh from Redis."""
+def promotion_candidates(*, now: float, exclude: set[str]) -> dict[str, Observation]:
+    """Keys over the hot threshold since at least ``hot_sustain_s`` ago and still over it now
+    (a key whose traffic stopped keeps its mark until its next operation), other than
+    ``exclude`` (the keys already hot)."""
+    settings_ = conf()
+    keys = detection_keys()
+    client = redis_client()
     try:
-        raw = redis_client().hgetall(rkey("hk", "hot"))
+        above = client.hgetall(keys.above)
+        landmark, total = client.hmget(keys.meta, ["landmark", "total"])
+        due = {
+            name.decode(): float(since)
+            for name, since in above.items()
+            if now - float(since) >= settings_.hot_sustain_s and name.decode() not in exclude
+        }
+        scores = dict(zip(due, client.zmscore(keys.summary, list(due)), strict=True)) if due else {}
     except redis.RedisError:
         return {}
-    return {
-        (name.decode() if isinstance(name, bytes) else name): _state_from(
-            name.decode() if isinstance(name, bytes) else name, value
-        )
-        for name, value in raw.items()
-    }
-
-
-_hot_lock = threading.Lock()
-_hot_cache: tuple[float, dict[str, HotState]] = (-1e9, {})
-HOT_CACHE_S = 0.5
-
-
-def hot_states_cached() -> dict[str, HotState]:
-    """The hot set as this process saw it at most ``HOT_CACHE_S`` ago: what writers use to pick
-    a slot (a stale view is safe, see ``counter_increment``)."""
-    global _hot_cache  # noqa: PLW0603 - the per-process view of the hot set
-    now = time.monotonic()
-    with _hot_lock:
-        loaded_at, states = _hot_cache
-    if now - loaded_at < HOT_CACHE_S:
-        return states
-    states = hot_states()
-    with _hot_lock:
-        _hot_cache = (now, states)
-    return states
-
-
-_rates_lock = threading.Lock()
-_rates_cache: tuple[float, dict[str, float]] = (-1e9, {})
-
-
-def shard_rates_cached() -> dict[str, float]:
-    """Per shard, the decayed operation rate as this process saw it at most ``HOT_CACHE_S``
-    ago (for writers choosing a slot: a stale view only makes a choice less even)."""
-    global _rates_cache  # noqa: PLW0603 - the per-process view of the shards' load
-    now = time.monotonic()
-    with _rates_lock:
-        loaded_at, rates = _rates_cache
-    if now - loaded_at < HOT_CACHE_S:
-        return rates
-    rates = shard_rates()[0]
-    with _rates_lock:
-        _rates_cache = (now, rates)
-    return rates
-
-
-def slot_pick(*, key: str, state: HotState) -> int:
-    """Which of a hot key's slots takes this write (0: the home slot). Of two slots drawn at
-    random, the one whose shard served less lately (the power of two choices): the hot key's
-    writes then also even out the load the other keys put on the shards, instead of adding
-    the same share to each. Never the only shard a choice goes to: each slot still gets the
-    writes of the draws where it is picked twice."""
-    from sharding.placement import bucket_map_current
-
-    slots = len(state.spread) + 1
-    first, second = random.randrange(slots), random.randrange(slots)  # noqa: S311 - load spreading
-    if first == second:
-        return first
-    rates = shard_rates_cached()
-    home = bucket_map_current().shard_for(key)
-
-    def load(slot: int) -> float:
-        return rates.get(home if slot == 0 else state.spread[slot - 1], 0.0)
-
-    return min(first, second, key=load)
-
-
-def hot_cache_clear() -> None:
-    global _hot_cache, _rates_cache  # noqa: PLW0603
-    with _hot_lock:
-        _hot_cache = (-1e9, {})
-    with _rates_lock:
-        _rates_cache = (-1e9, {})
-
-
-def hot_state_set(*, key: str, spread: list[str], over_since: float) -> None:
-    client = redis_client()
-    client.hset(
-        rkey("hk", "hot"),
-        key,
-        json.dumps({"spread": spread, "since": time.time(), "over_since": over_since}),
-    )
-    client.hdel(rkey("hk", "above"), key)
-    hot_cache_clear()
-
-
-def hot_state_clear(*, key: str) -> None:
-    client = redis_client()
-    client.hdel(rkey("hk", "hot"), key)
-    client.hdel(rkey("hk", "below"), key)
-    hot_cache_clear()
+    if landmark is None:
+        return {}
+    lam = settings_.decay_lambda
+    decay = math.exp(-lam * (now - float(landmark)))
+    total_score = float(total or 0)
+    total_rate = total_score * decay * lam
+    candidates = {}
+    for key, since in due.items():
+        score = scores.get(key)
+        if score is None:
+            continue
+        rate, share = score * decay * lam, score / total_score if total_score else 0.0
+        if _over_threshold(rate, share, total_rate):
+            candidates[key] = Observation(rate=rate, share=share, over_since=since, hot=False)
+    return candidates
 
 
 @dataclass(frozen=True)
@@ -292,11 +206,12 @@ class KeyRate:
 def key_rates(limit: int = 20) -> list[KeyRate]:
     """The tracked heavy hitters by current decayed rate, highest first."""
     settings_ = conf()
+    keys = detection_keys()
     client = redis_client()
     try:
-        landmark = client.hget(rkey("hk", "meta"), "landmark")
-        total = client.hget(rkey("hk", "meta"), "total")
-        top = client.zrevrange(rkey("hk", "summary"), 0, limit - 1, withscores=True)
+        landmark = client.hget(keys.meta, "landmark")
+        total = client.hget(keys.meta, "total")
+        top = client.zrevrange(keys.summary, 0, limit - 1, withscores=True)
     except redis.RedisError:
         return []
     if landmark is None:
@@ -316,10 +231,11 @@ def key_rates(limit: int = 20) -> list[KeyRate]:
 
 def key_rate(key: str) -> KeyRate:
     settings_ = conf()
+    keys = detection_keys()
     client = redis_client()
     try:
-        landmark, total = client.hmget(rkey("hk", "meta"), ["landmark", "total"])
-        score = client.zscore(rkey("hk", "summary"), key)
+        landmark, total = client.hmget(keys.meta, ["landmark", "total"])
+        score = client.zscore(keys.summary, key)
     except redis.RedisError:
         return KeyRate(key=key, rate=0.0, share=0.0)
     if landmark is None or score is None:
@@ -338,9 +254,9 @@ def _decayed_counts(rates_hash: str, totals_hash: str) -> tuple[dict[str, float]
     lam = conf().decay_lambda
     client = redis_client()
     try:
-        landmark = client.hget(rkey("hk", "meta"), "landmark")
-        decayed = client.hgetall(rkey("hk", rates_hash))
-        totals = client.hgetall(rkey("hk", totals_hash))
+        landmark = client.hget(detection_keys().meta, "landmark")
+        decayed = client.hgetall(rates_hash)
+        totals = client.hgetall(totals_hash)
     except redis.RedisError:
         return {}, {}
     decay = math.exp(-lam * (time.time() - float(landmark))) if landmark else 0.0
@@ -352,7 +268,34 @@ def _decayed_counts(rates_hash: str, totals_hash: str) -> tuple[dict[str, float]
 
 def shard_rates() -> tuple[dict[str, float], dict[str, int]]:
     """Per shard: the decayed operation rate (ops/s) and the total operations counted."""
-    return _decayed_counts("shards", "shard_totals")
+    keys = detection_keys()
+    return _decayed_counts(keys.shards, keys.shard_totals)
+
+
+RATES_CACHE_S = 0.5
+_rates_lock = threading.Lock()
+_rates_cache: tuple[float, dict[str, float]] = (-1e9, {})
+
+
+def shard_rates_cached() -> dict[str, float]:
+    """Per shard, the decayed operation rate as this process saw it at most ``RATES_CACHE_S``
+    ago (for writers choosing a slot: a stale view only makes a choice less even)."""
+    global _rates_cache  # noqa: PLW0603 - the per-process view of the shards' load
+    now = time.monotonic()
+    with _rates_lock:
+        loaded_at, rates = _rates_cache
+    if now - loaded_at < RATES_CACHE_S:
+        return rates
+    rates = shard_rates()[0]
+    with _rates_lock:
+        _rates_cache = (now, rates)
+    return rates
+
+
+def rates_cache_clear() -> None:
+    global _rates_cache  # noqa: PLW0603
+    with _rates_lock:
+        _rates_cache = (-1e9, {})
 
 
 def bucket_range_of(key: str) -> int:
@@ -365,7 +308,8 @@ def heat_map() -> dict:
     """Operations per (serving shard, bucket range): the decayed rate (ops/s) and the total.
     A hot key's range lights up on every shard that holds one of its slots."""
     buckets = conf().buckets
-    rates, totals = _decayed_counts("heat", "heat_totals")
+    keys = detection_keys()
+    rates, totals = _decayed_counts(keys.heat, keys.heat_totals)
     per_shard = {
         alias: {
             "operations_per_second": [0.0] * HEAT_RANGES,
@@ -404,16 +348,17 @@ def cool_candidate(*, key: str, now: float) -> float | None:
     )
     client = redis_client()
     if not under:
-        client.hdel(rkey("hk", "below"), key)
+        client.hdel(cooling_since_key(), key)
         return None
-    client.hsetnx(rkey("hk", "below"), key, now)
-    return float(client.hget(rkey("hk", "below"), key))
+    client.hsetnx(cooling_since_key(), key, now)
+    return float(client.hget(cooling_since_key(), key))
 
 
-def tracking_reset() -> None:
-    """Forget all tracking state under this prefix (tests, benchmark phases)."""
-    client = redis_client()
-    names = list(client.scan_iter(match=rkey("*"), count=500))
-    if names:
-        client.delete(*names)
-    hot_cache_clear()
+def cooling_forget(*, key: str) -> None:
+    """Forget when ``key`` went under the cool band (it is no longer hot)."""
+    redis_client().hdel(cooling_since_key(), key)
+
+
+def over_threshold_forget(*, key: str) -> None:
+    """Forget since when ``key`` is over the hot threshold (it has just been promoted)."""
+    redis_client().hdel(detection_keys().above, key)

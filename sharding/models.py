@@ -4,8 +4,9 @@ explicit alias chosen by the placement (``sharding.placement``), never by the ro
 - ``CounterSlot``: one slot of a counter. Slot 0 is on the key's home shard (its bucket's
   shard); slots 1..k-1 of a hot key are on other shards. ``pos``/``neg`` merge like a
   PN-counter; a closed slot (``open`` false) takes no more writes.
-- ``KeyPlacement`` (home shard): the shards of a key's open extra slots (``spread``) and every
-  shard that ever held its extra event slots.
+- ``KeyPlacement`` (home shard): the shards of a key's open extra slots (``spread``), every
+  shard that ever held its extra event slots, and the key's fencing token (``fence``): each
+  promotion or fold takes the next one, and its writes apply only while it is the newest.
 - ``FoldRecord`` (shard of a folded slot) and ``FoldApplied`` (home shard): the two halves of
   moving a slot's count back into slot 0 without a cross-database transaction.
 - ``BucketFence``: on a shard that no longer takes writes for a bucket (being or been moved).
@@ -25,6 +26,10 @@ class CounterSlot(models.Model):
     pos = models.BigIntegerField(default=0)
     neg = models.BigIntegerField(default=0)
     open = models.BooleanField(default=True)
+    # A database default: rows are written by raw SQL that names only the columns it sets.
+    fence = models.BigIntegerField(
+        db_default=0, help_text="Fencing token of the last promotion or fold that wrote the slot."
+    )
 
     class Meta:
         constraints = [
@@ -44,6 +49,9 @@ class KeyPlacement(models.Model):
     bucket = models.PositiveSmallIntegerField(db_index=True)
     spread = models.JSONField(default=list, help_text="Shard of slot i+1, for open extra slots.")
     event_shards = models.JSONField(default=list)
+    fence = models.BigIntegerField(
+        db_default=0, help_text="The key's newest fencing token (one per promotion or fold)."
+    )
 
     def __str__(self) -> str:
         return self.key

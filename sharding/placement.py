@@ -2,9 +2,10 @@
 
 ``bucket_of`` is blake2b, the same in every process and release (Python's ``hash()`` is
 salted per process). ``shard_for(key, bucket_map)`` is a pure function of the key and the map
-version. Each process caches the current map and checks a version number in Redis at most
-every ``map_check_s`` (reloading from ``default`` only when it changed); a write that hits a
-bucket fence forces a reload, so a stale map can delay a write but never misplace it.
+version. Each process caches the current map, checks a version number in Redis at most every
+``map_check_s`` (reloading from ``default`` when it changed) and re-reads ``default`` at least
+every ``map_max_age_s`` whatever Redis says; a write that hits a bucket fence forces a reload,
+so a stale map can delay a write but never misplace it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,16 @@ from dataclasses import dataclass
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, transaction
 
 from core.redis import redis_client
-from sharding.conf import conf, rkey
+from sharding.conf import conf
 from sharding.control.models import BucketMap
-from sharding.errors import ShardKeyInvalid
+from sharding.errors import BucketMoveRefused, ShardKeyInvalid
+from sharding.redis_keys import map_version_key
 
 KEY_MAX_LENGTH = 128
+MAP_LOCK_CLASS = 7346  # advisory lock on default: one map switch at a time
 KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:@-]*", re.ASCII)
 
 
@@ -78,11 +81,8 @@ def initial_assignment(aliases: list[str], buckets: int) -> list[str]:
 
 _lock = threading.Lock()
 _cached: ShardMap | None = None
-_checked_at = -1e9
-
-
-def _version_key() -> str:
-    return rkey("map", "version")
+_checked_at = -1e9  # last check of the version (Redis or the database)
+_loaded_at = -1e9  # last read of the database
 
 
 def bucket_map_ensure() -> ShardMap:
@@ -101,16 +101,20 @@ def bucket_map_ensure() -> ShardMap:
 
 
 def bucket_map_current(*, force: bool = False) -> ShardMap:
-    """This process's cached map, revalidated against Redis at most every ``map_check_s``."""
-    global _cached, _checked_at  # noqa: PLW0603 - the per-process map cache
+    """This process's map. Its version is checked in Redis at most every ``map_check_s``, and
+    trusted from Redis for ``map_max_age_s`` at most: a map older than that is read again
+    from ``default``, so a version that never reached Redis reaches every process within
+    ``map_max_age_s`` anyway (the bound a move waits for before deleting its source)."""
+    global _cached, _checked_at, _loaded_at  # noqa: PLW0603 - the per-process map cache
+    settings_ = conf()
     now = time.monotonic()
     with _lock:
-        cached, checked_at = _cached, _checked_at
-    if cached is not None and not force and now - checked_at < conf().map_check_s:
-        return cached
-    if cached is not None and not force:
+        cached, checked_at, loaded_at = _cached, _checked_at, _loaded_at
+    if cached is not None and not force and now - loaded_at < settings_.map_max_age_s:
+        if now - checked_at < settings_.map_check_s:
+            return cached
         try:
-            published = redis_client().get(_version_key())
+            published = redis_client().get(map_version_key())
         except redis.RedisError:
             published = None
         if published is not None and int(published) == cached.version:
@@ -119,29 +123,62 @@ def bucket_map_current(*, force: bool = False) -> ShardMap:
             return cached
     fresh = bucket_map_ensure()
     with _lock:
-        _cached, _checked_at = fresh, now
+        _cached, _checked_at, _loaded_at = fresh, now, now
     with contextlib.suppress(redis.RedisError):
-        redis_client().set(_version_key(), fresh.version, nx=True)
+        redis_client().set(map_version_key(), fresh.version, nx=True)
     return fresh
 
 
-def bucket_map_publish(*, assignment: list[str], reason: str) -> ShardMap:
-    """Store a new map version and announce it (the caller holds the move's fence)."""
+ANNOUNCE_LUA = """
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 1
+"""
+ANNOUNCE_ATTEMPTS = 3
+
+
+def map_version_announce(version: int) -> None:
+    """Tell every process through Redis that map ``version`` exists (never lowering the
+    announced version); retried briefly, then the Redis error is raised."""
+    for attempt in range(ANNOUNCE_ATTEMPTS):
+        try:
+            redis_client().eval(ANNOUNCE_LUA, 1, map_version_key(), version)
+            return
+        except redis.RedisError:
+            if attempt == ANNOUNCE_ATTEMPTS - 1:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+
+
+def bucket_map_switch(*, bucket: int, source: str, target: str, reason: str) -> ShardMap:
+    """Store a new map version in which ``bucket`` goes from ``source`` to ``target``: built
+    from the newest version inside the switch's transaction (never from a copy read earlier,
+    so two switches of different buckets cannot undo each other) and only if the bucket is
+    still on ``source`` (compare and set; else ``BucketMoveRefused``). Switches take one
+    advisory lock on ``default`` in turn, so versions are allocated one at a time."""
     with transaction.atomic(using="default"):
-        latest = BucketMap.objects.using("default").select_for_update().order_by("-version").first()
-        version = (latest.version if latest else 0) + 1
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, 0)", [MAP_LOCK_CLASS])
+        latest = bucket_map_ensure()
+        owner = latest.shard_of_bucket(bucket)
+        if owner != source:
+            raise BucketMoveRefused(
+                f"bucket {bucket} is on {owner} in map v{latest.version}, not on {source}",
+                bucket=bucket,
+                map_version=latest.version,
+            )
+        assignment = list(latest.assignment)
+        assignment[bucket] = target
         BucketMap.objects.using("default").create(
-            version=version, assignment=assignment, reason=reason[:200]
+            version=latest.version + 1, assignment=assignment, reason=reason[:200]
         )
-    with contextlib.suppress(redis.RedisError):
-        redis_client().set(_version_key(), version)
     return bucket_map_current(force=True)
 
 
 def bucket_map_cache_clear() -> None:
-    global _cached, _checked_at
+    global _cached, _checked_at, _loaded_at
     with _lock:
-        _cached, _checked_at = None, -1e9
+        _cached, _checked_at, _loaded_at = None, -1e9, -1e9
 
 
 def rebalance_plan(assignment: list[str], aliases: list[str]) -> dict[int, str]:

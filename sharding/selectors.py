@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import DatabaseError
 
-from sharding.db import rows
-from sharding.hotkeys import heat_map, hot_states, key_rate, key_rates, shard_rates
+from sharding import store
+from sharding.hotkeys import heat_map, key_rate, key_rates, shard_rates
 from sharding.placement import bucket_map_current
+from sharding.spreading import hot_states
 
 
 def imbalance_of(values: dict[str, float]) -> float:
@@ -21,11 +22,7 @@ def shard_rows() -> dict[str, dict]:
     result = {}
     for alias in settings.SHARD_ALIASES:
         try:
-            counters, events = rows(
-                alias,
-                "SELECT (SELECT count(*) FROM sharding_counterslot), "
-                "(SELECT count(*) FROM sharding_event)",
-            )[0]
+            counters, events = store.row_counts(alias)
             result[alias] = {"counter_slots": counters, "events": events, "status": "ok"}
         except DatabaseError:
             result[alias] = {"counter_slots": None, "events": None, "status": "unavailable"}

@@ -1,9 +1,10 @@
 from celery import shared_task
 
-from sharding.spreading import hot_keys_tick
+from sharding.maintenance import job_run
 
 
-@shared_task(name="sharding.hot_keys_tick", ignore_result=True)
-def hot_keys_tick_task() -> dict[str, int]:
-    """Demote cooled keys and finish interrupted folds (beat runs it every second)."""
-    return hot_keys_tick()
+@shared_task(name="sharding.maintenance_job", ignore_result=True)
+def maintenance_job(job: str):
+    """One run of a maintenance job by name (beat runs each on its period; see
+    ``sharding.maintenance``); a run while another of the same job is under way does nothing."""
+    return job_run(job)

@@ -107,7 +107,11 @@ class EventQuery(serializers.Serializer):
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
     limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
-    cursor = serializers.CharField(required=False, max_length=2000)
+    cursor = serializers.CharField(
+        required=False,
+        max_length=2000,
+        help_text="next_cursor of the previous page (a forged or foreign one is a 400).",
+    )
 
     def validate(self, attrs):
         if "key" not in attrs and ("since" not in attrs or "until" not in attrs):
@@ -123,9 +127,21 @@ EventPageOutput = inline_serializer(
     "EventPage",
     {
         "items": EventOutput(many=True),
-        "next_cursor": serializers.CharField(allow_null=True),
+        "next_cursor": serializers.CharField(
+            allow_null=True,
+            help_text=(
+                "Opaque and signed; pass it back as cursor with the same filters. It keeps each "
+                "shard's own position: after a partial page, the shards that did not answer are "
+                "read again from where they stopped, so following it skips and repeats no row "
+                "(their rows then come after later rows of other shards). Null only when every "
+                "shard answered and none has more."
+            ),
+        ),
         "partial": serializers.BooleanField(
-            help_text="True when a shard did not answer; see shards."
+            help_text=(
+                "True when a shard did not answer (see shards): its rows are missing from this "
+                "page and come on a later one; a partial page always has a next_cursor."
+            )
         ),
         "shards": serializers.DictField(
             child=serializers.CharField(), help_text="ok | timeout | unavailable | error"

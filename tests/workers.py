@@ -34,7 +34,14 @@ class WorkerProcess:
     """One ``celery worker`` process tree; ``kill()`` is a SIGKILL of the whole group."""
 
     def __init__(
-        self, hostname: str, concurrency: int, log_path: Path, include: tuple[str, ...] = ()
+        self,
+        hostname: str,
+        concurrency: int,
+        log_path: Path,
+        include: tuple[str, ...] = (),
+        *,
+        beat: bool = False,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.hostname = hostname
         self.log_path = log_path
@@ -58,11 +65,13 @@ class WorkerProcess:
         ]
         if include:
             command += ["--include", ",".join(include)]
+        if beat:
+            command += ["--beat", "--schedule", str(log_path.with_suffix(".beat-schedule"))]
         self._log = log_path.open("ab")
         self.process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=worker_environment(),
+            env=worker_environment(**(environment or {})),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -109,13 +118,28 @@ class WorkerProcess:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, concurrency: int = 2, name: str = "test", include: tuple[str, ...] = ()
+    tmp_path: Path,
+    concurrency: int = 2,
+    name: str = "test",
+    include: tuple[str, ...] = (),
+    *,
+    beat: bool = False,
+    environment: dict[str, str] | None = None,
 ) -> Iterator[WorkerProcess]:
     """Start a worker, wait until it answers a ping, and always stop its whole process group.
 
-    ``include`` names extra modules to import (tasks defined by a test module)."""
+    ``include`` names extra modules to import (tasks defined by a test module); ``beat`` embeds
+    the periodic-task scheduler (every entry of ``CELERY_BEAT_SCHEDULE``); ``environment``
+    adds variables to the worker's."""
     hostname = f"{name}-{os.getpid()}-{time.monotonic_ns()}@localhost"
-    worker = WorkerProcess(hostname, concurrency, tmp_path / f"worker-{name}.log", include)
+    worker = WorkerProcess(
+        hostname,
+        concurrency,
+        tmp_path / f"worker-{name}.log",
+        include,
+        beat=beat,
+        environment=environment,
+    )
     try:
         worker.wait_ready()
         yield worker

@@ -318,11 +318,28 @@ SHARDING = {
     "half_life_s": env.get_int("SHARDING_HALF_LIFE_MS", 2000) / 1000,
     "tracked_keys": 64,
     "merged_cache_s": env.get_int("SHARDING_MERGED_CACHE_MS", 1000) / 1000,
+    "key_lease_s": env.get_int("SHARDING_KEY_LEASE_MS", 30_000) / 1000,
     "map_check_s": 1.0,
+    # A process re-reads the map version from the database at least this often, whatever
+    # Redis says; a bucket move waits this plus map_in_flight_s before deleting the source.
+    "map_max_age_s": env.get_int("SHARDING_MAP_MAX_AGE_MS", 2000) / 1000,
+    "map_in_flight_s": 1.0,
     "shard_timeout_s": env.get_int("SHARDING_SHARD_TIMEOUT_MS", 2000) / 1000,
     "prefix": env.get_str("SHARDING_REDIS_PREFIX", "sharding"),
 }
-CELERY_BEAT_SCHEDULE["sharding-hot-keys-tick"] = {"task": "sharding.hot_keys_tick", "schedule": 1.0}
+# Off the request path (sharding.maintenance): promotion, demotion and folds, fold bookkeeping.
+SHARDING_MAINTENANCE_PERIODS_S = {"promote": 0.5, "tick": 1.0, "purge": 60.0}
+CELERY_BEAT_SCHEDULE.update(
+    {
+        f"sharding-{job}": {
+            "task": "sharding.maintenance_job",
+            "schedule": period_s,
+            "args": [job],
+            "options": {"expires": max(5.0, period_s)},
+        }
+        for job, period_s in SHARDING_MAINTENANCE_PERIODS_S.items()
+    }
+)
 
 # --- lab ---------------------------------------------------------------------------------------
 INSTALLED_APPS += ["lab"]  # the State Lab page at /lab/ (reads the public API and /metrics)

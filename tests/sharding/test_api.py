@@ -193,7 +193,8 @@ def _sample(metric, name: str, **labels) -> float:
 
 
 def test_metrics_expose_per_shard_operations_imbalance_and_hot_keys(client):
-    from sharding.metrics import ShardingCollector, hot_detect_seconds, operations_total
+    from sharding.collector import ShardingCollector
+    from sharding.metrics import hot_detect_seconds, operations_total
 
     detected_before = _sample(hot_detect_seconds, "statelab_sharding_hot_detect_seconds_count")
     key_spread(key="star", observation=Observation(1e3, 0.5, over_since=time.time(), hot=False))

@@ -21,15 +21,11 @@ from hypothesis import strategies as st
 from core.faults import faults_set
 from sharding.control.models import HotKeyEpisode
 from sharding.counters import counter_get, counter_increment, counter_merge
-from sharding.db import rows
-from sharding.hotkeys import Observation, hot_states
-from sharding.spreading import (
-    CRASH_AFTER_TAKE,
-    folds_redrive,
-    key_fold,
-    key_spread,
-    slot_take,
-)
+from sharding.folding import CRASH_AFTER_TAKE, folds_redrive, key_fold, slot_take
+from sharding.hotkeys import Observation
+from sharding.keylock import key_lease
+from sharding.spreading import hot_states, key_spread
+from sharding.store import rows
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 from tests.workers import ROOT, worker_environment
 
@@ -149,7 +145,8 @@ def test_a_fold_interrupted_after_its_first_step_is_counted_once_then_redriven(s
         "UPDATE sharding_counterslot SET pos = pos + 40, neg = neg + 5 WHERE key = %s AND slot = 1",
         [key],
     )
-    taken = slot_take(key=key, slot=1, alias=spread[0])
+    with key_lease(key) as lease:
+        taken = slot_take(key=key, slot=1, alias=spread[0], fence=lease.fence)
 
     during = counter_merge(key=key)
     redriven = folds_redrive(min_age_s=0)
@@ -168,11 +165,11 @@ def test_a_fold_interrupted_after_its_first_step_is_counted_once_then_redriven(s
 def test_a_writer_with_a_stale_hot_view_falls_back_to_slot_zero_after_the_fold(shards):
     key = "celebrity:views"
     key_spread(key=key, observation=_observation())
-    from sharding import hotkeys
+    from sharding import spreading
 
-    stale = dict(hotkeys.hot_states())
+    stale = dict(spreading.hot_states())
     key_fold(key=key, under_since=time.time())
-    hotkeys._hot_cache = (time.monotonic() + 60, stale)  # this process still sees it hot
+    spreading._hot_cache = (time.monotonic() + 60, stale)  # this process still sees it hot
 
     for _ in range(40):
         counter_increment(key=key, by=1)
@@ -241,7 +238,9 @@ def test_the_merged_value_equals_the_sum_after_any_sequence_of_spreads_folds_and
             key_fold(key=key, under_since=time.time())
         elif operation == "interrupt" and key in hot_states():
             # Step 1 of a fold of one slot, as if its process died right after it.
-            slot_take(key=key, slot=argument, alias=hot_states()[key].spread[argument - 1])
+            with key_lease(key) as lease:
+                spread = hot_states()[key].spread
+                slot_take(key=key, slot=argument, alias=spread[argument - 1], fence=lease.fence)
         elif operation == "redrive":
             folds_redrive(min_age_s=0)
         assert counter_merge(key=key).value == expected
@@ -254,7 +253,7 @@ def test_the_merged_value_equals_the_sum_after_any_sequence_of_spreads_folds_and
 FOLD_SCRIPT = """
 import sys, time, django
 django.setup()
-from sharding.spreading import key_fold
+from sharding.folding import key_fold
 key_fold(key=sys.argv[1], under_since=time.time())
 """
 

@@ -8,15 +8,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.conf import settings
+from django.core import signing
 from django.db import connections
 
 from core.faults import faults_set
-from sharding.db import rows
 from sharding.errors import ShardCursorInvalid
-from sharding.events import SLOW_SHARDS_SWITCH, event_create, events_for_key, events_range
+from sharding.events import (
+    CURSOR_SALT,
+    SLOW_SHARDS_SWITCH,
+    event_create,
+    events_for_key,
+    events_range,
+)
 from sharding.hotkeys import Observation
 from sharding.placement import bucket_map_current, bucket_of
 from sharding.spreading import key_spread
+from sharding.store import rows
 from tests.servers import free_port
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 
@@ -153,3 +160,71 @@ def test_a_cursor_from_another_query_or_altered_is_refused(shards):
         )
     with pytest.raises(ShardCursorInvalid):
         events_range(since=START, until=END, limit=5, cursor=page.next_cursor[:-2] + "xx")
+
+
+def _pages(limit: int, cursor: str | None = None, *, pages: int | None = None) -> tuple:
+    """Follow the cursor for ``pages`` pages (all when None): the ids, the partial flags and
+    the cursor to go on with."""
+    seen, flags = [], []
+    while pages is None or len(flags) < pages:
+        page = events_range(since=START, until=END, limit=limit, cursor=cursor)
+        seen += [str(item.id) for item in page.items]
+        flags.append(page.partial)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    return seen, flags, cursor
+
+
+def test_paging_past_a_slow_shard_then_on_after_it_recovers_skips_and_repeats_nothing(shards):
+    sharding_tuning(shards, shard_timeout_s=0.3)
+    _seed(80)
+    faults_set(values={SLOW_SHARDS_SWITCH: ["shard_1"]}, actor="test")
+    try:
+        during, flags, cursor = _pages(10, pages=3)
+    finally:
+        faults_set(values={SLOW_SHARDS_SWITCH: []}, actor="test")
+    after, _flags, _cursor = _pages(10, cursor)
+
+    full, _pages_read = _all_pages(500)
+    assert flags == [True, True, True]
+    assert len(during + after) == len(set(during + after))
+    assert sorted(during + after) == sorted(full)
+
+
+def test_a_partial_last_page_still_hands_out_a_cursor_to_the_slow_shards_rows(shards):
+    sharding_tuning(shards, shard_timeout_s=0.3)
+    _seed(30)
+    faults_set(values={SLOW_SHARDS_SWITCH: ["shard_1"]}, actor="test")
+    try:
+        page = events_range(since=START, until=END, limit=500)
+    finally:
+        faults_set(values={SLOW_SHARDS_SWITCH: []}, actor="test")
+
+    assert page.partial is True
+    assert page.next_cursor is not None
+    rest, _flags, _cursor = _pages(500, page.next_cursor)
+    got = [str(item.id) for item in page.items] + rest
+    assert sorted(got) == sorted(_naive(START, END))
+    assert len(got) == len(set(got))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"at": None, "behind": {"shard_9": None}, "v": 1},
+        {"at": ["yesterday", "not-a-uuid"], "behind": {}, "v": 1},
+        {"at": None, "behind": [], "v": 1},
+        {"at": None, "behind": {}},
+        ["not", "a", "cursor"],
+    ],
+    ids=["unknown-shard", "bad-position", "behind-not-a-map", "no-version", "not-a-map"],
+)
+def test_a_signed_but_malformed_cursor_is_refused(shards, body):
+    scope = {"since": START.isoformat(), "until": END.isoformat()}
+    if isinstance(body, dict):
+        body = {"scope": scope, **body}
+    forged = signing.dumps(body, salt=CURSOR_SALT, compress=True)
+
+    with pytest.raises(ShardCursorInvalid):
+        events_range(since=START, until=END, limit=5, cursor=forged)

@@ -1,4 +1,5 @@
-"""Hot-key detection and adaptive spreading under a Zipf-like workload."""
+"""Hot-key detection and adaptive spreading under a Zipf-like workload; promotion and folding
+run in a real Celery worker with its beat, as in production, never in the writing process."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ from collections import Counter
 import pytest
 from django.db import connections
 
+from core.faults import faults_set
 from loadtest.workload import workload_run
 from loadtest.zipf import ZipfKeys
+from sharding.conf import SPREADING_OFF_SWITCH
 from sharding.control.models import HotKeyEpisode
 from sharding.counters import counter_get, counter_increment, counter_merge
-from sharding.hotkeys import Observation, hot_cache_clear, hot_key_record, hot_states, slot_pick
+from sharding.hotkeys import Observation, hot_key_record
 from sharding.selectors import sharding_stats
-from sharding.spreading import key_spread
+from sharding.spreading import hot_cache_clear, hot_states, key_spread, slot_pick
 from tests.sharding.conftest import ALL_DATABASES, sharding_tuning
 
 pytestmark = pytest.mark.django_db(transaction=True, databases=ALL_DATABASES)
@@ -41,11 +44,21 @@ def _tune_for_tests(settings) -> None:
     )
 
 
-def test_a_celebrity_key_at_30_percent_becomes_hot_in_seconds_and_imbalance_falls(shards):
+def _spreading_switched_off(off: bool) -> None:
+    faults_set(values={SPREADING_OFF_SWITCH: off}, actor="test")
+
+
+@pytest.mark.worker
+def test_a_celebrity_key_at_30_percent_becomes_hot_in_seconds_and_imbalance_falls(
+    shards, maintenance_worker
+):
     _tune_for_tests(shards)
-    sharding_tuning(shards, spreading=False)
-    naive = workload_run(keys=_zipf(), threads=4, seconds=3.0, seed=1)
-    sharding_tuning(shards, spreading=True)
+    _spreading_switched_off(True)
+    maintenance_worker()
+    try:
+        naive = workload_run(keys=_zipf(), threads=4, seconds=3.0, seed=1)
+    finally:
+        _spreading_switched_off(False)
     started = time.monotonic()
     detected_after = None
     probe_stop = threading.Event()
@@ -80,8 +93,10 @@ def test_a_celebrity_key_at_30_percent_becomes_hot_in_seconds_and_imbalance_fall
     assert len(stats["hot_keys"][0]["slots"]) == 4
 
 
-def test_a_hot_key_that_cools_is_folded_back_into_one_slot_exactly(shards):
+@pytest.mark.worker
+def test_a_hot_key_that_cools_is_folded_back_into_one_slot_exactly(shards, maintenance_worker):
     _tune_for_tests(shards)
+    maintenance_worker()
     hot_keys = ZipfKeys(
         keys=200, exponent=1.0, celebrity=CELEBRITY, celebrity_share=0.5, prefix="u:"
     )
@@ -99,6 +114,12 @@ def test_a_hot_key_that_cools_is_folded_back_into_one_slot_exactly(shards):
         if CELEBRITY not in hot_states():
             cooled_after = time.monotonic() - started
 
+    # The worker leaves the hot set first, then folds: wait for the fold to end (bounded).
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline and HotKeyEpisode.objects.get(key=CELEBRITY).cooled_at is None
+    ):
+        time.sleep(0.1)
     merged = counter_merge(key=CELEBRITY)
     episode = HotKeyEpisode.objects.get(key=CELEBRITY)
     assert hot_phase.errors == 0

@@ -15,10 +15,10 @@ from django.db import connections
 
 from sharding.control.models import BucketMove
 from sharding.counters import counter_get, counter_increment
-from sharding.db import rows
 from sharding.events import event_create, events_for_key
 from sharding.moves import bucket_checksum
 from sharding.placement import bucket_map_current
+from sharding.store import rows
 from tests.sharding.conftest import ALL_DATABASES
 from tests.sharding.factories import keys_in_bucket
 
@@ -111,12 +111,17 @@ def test_reads_keep_working_through_a_move_and_never_go_back(shards):
         finally:
             connections.close_all()
 
+    def reads_reach(count: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(seen) < count and not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     client = threading.Thread(target=write_then_read)
     client.start()
     try:
-        time.sleep(0.3)
+        reads_reach(5)
         call_command("sharding_move_bucket", bucket=BUCKET, to=target, stdout=io.StringIO())
-        time.sleep(0.3)
+        reads_reach(len(seen) + 6)
     finally:
         stop.set()
         client.join(timeout=60)

@@ -1,7 +1,7 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from sharding.errors import BucketMoveRefused
+from sharding.errors import BucketMoveIncomplete, BucketMoveRefused
 from sharding.moves import bucket_move
 from sharding.placement import bucket_of, key_validate
 
@@ -24,7 +24,7 @@ class Command(BaseCommand):
             bucket = bucket_of(key_validate(options["key"]))
         try:
             move = bucket_move(bucket=bucket, target=options["to"], log=self.stdout.write)
-        except BucketMoveRefused as exc:
+        except (BucketMoveRefused, BucketMoveIncomplete) as exc:
             raise CommandError(exc.detail) from exc
         self.stdout.write(
             self.style.SUCCESS(

@@ -1,24 +1,24 @@
-"""Raw SQL on one shard alias, and the bucket fence that makes a move lose no write.
+"""The bucket fence: what makes a bucket move lose no write.
 
-A write to a bucket's rows on its home shard runs ``sharding_bucket_enter(bucket)`` (a SQL
-function, see migration 0002) in its own transaction: it takes the bucket's advisory lock in
-*shared* mode, then checks with a fresh snapshot that the shard has no fence for the bucket.
-A move takes the same lock in *exclusive* mode to insert the fence, so it waits for every
-write in flight, and every later write sees the fence and goes to the new home instead.
+A write to a bucket's home rows runs ``sharding_bucket_enter(bucket)`` (a SQL function, see
+migration 0002) in its own transaction: it takes the bucket's advisory lock in *shared* mode,
+then checks with a fresh snapshot that the shard has no fence for the bucket. A move takes the
+same lock in *exclusive* mode to insert the fence, so it waits for every write in flight, and
+every later write sees the fence and goes to the new home instead (``home_write``).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
-from django.db import connections, transaction
+from django.db import transaction
 
+from sharding import store
 from sharding.errors import ShardUnavailable
 from sharding.placement import ShardMap, bucket_map_current, bucket_of
 
-BUCKET_LOCK_CLASS = 7345
 FENCE_WAIT_S = 15.0
 
 T = TypeVar("T")
@@ -26,12 +26,6 @@ T = TypeVar("T")
 
 class BucketFenced(Exception):
     """The shard no longer takes writes for this bucket (moved or being moved)."""
-
-
-def rows(alias: str, sql: str, params: list[Any] | tuple = ()) -> list[tuple]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall() if cursor.description else []
 
 
 def home_write(key: str, write: Callable[[str, int, ShardMap], T | None]) -> tuple[str, T]:
@@ -54,18 +48,12 @@ def home_write(key: str, write: Callable[[str, int, ShardMap], T | None]) -> tup
         time.sleep(0.02)
 
 
-def bucket_enter(alias: str, bucket: int) -> None:
-    """Inside a transaction on ``alias``: hold the bucket's shared lock or raise BucketFenced."""
-    (allowed,) = rows(alias, "SELECT sharding_bucket_enter(%s)", [bucket])[0]
-    if not allowed:
-        raise BucketFenced(bucket)
-
-
 def fenced_transaction(alias: str, bucket: int, work: Callable[[], T]) -> T | None:
     """``work()`` in one transaction on ``alias`` under the bucket's shared lock; None if fenced."""
     try:
         with transaction.atomic(using=alias):
-            bucket_enter(alias, bucket)
+            if not store.bucket_enter(alias, bucket):
+                raise BucketFenced(bucket)
             return work()
     except BucketFenced:
         return None
