@@ -129,13 +129,14 @@ def _start_clients(service, history, stop: threading.Event, clients_per_kind: in
 
 
 def _run_schedule(context, history, duration_s: float) -> None:
-    """Inject the faults in turn until ``duration_s`` is over; check money after each."""
+    """Inject the faults in turn until ``duration_s`` is over and every kind has run at least
+    once (on a loaded machine one pass can outlast the duration); check money after each."""
     from chaos import checks
     from chaos.faults import SCHEDULE
 
     deadline = time.monotonic() + duration_s
     step = 0
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or step < len(SCHEDULE):
         injector = SCHEDULE[step % len(SCHEDULE)]
         record = history.fault(injector.__name__)
         try:

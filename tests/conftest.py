@@ -12,9 +12,15 @@ from __future__ import annotations
 import pytest
 from django.conf import settings
 from django.db import connections
+from hypothesis import settings as hypothesis_settings
 
 from consistency.replicas import primary_wal_lsn, wait_for_replay
 from core.faults import faults_cache_clear
+
+# Property tests check invariants, not speed: on a shared 2-core machine one example can take
+# longer than hypothesis's default 200 ms deadline, which would fail a correct property.
+hypothesis_settings.register_profile("statelab", deadline=None)
+hypothesis_settings.load_profile("statelab")
 
 
 def _standby_settings(alias: str) -> dict:

@@ -43,7 +43,7 @@ def test_a_short_chaos_soak_finds_no_violation(tmp_path, fresh_connections_after
         "-m",
         "chaos",
         "--duration",
-        "90",
+        "30",
         "--hold",
         "2",
         "--settle",
