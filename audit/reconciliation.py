@@ -77,7 +77,7 @@ def money_in_accounts() -> tuple[dict[int, dict], list[dict], dict[int, int], di
 
 
 def reconciliation_report() -> dict[str, Any]:
-    """Invariants 1-3 of DESIGN section 3, plus "operations explain balances" (no operation
+    """Invariants 1-3 of architecture section 3, plus "operations explain balances" (no operation
     applied twice).
 
     Exact under traffic, except the journal: terminal transfers are read from the ledger

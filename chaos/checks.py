@@ -1,6 +1,6 @@
 """The checkers. Each returns ``{"ok": bool, ...}``; a violation names what broke.
 
-Money is checked through the service's own reconciliation (invariants 1-3 of DESIGN section 3)
+Money is checked through the service's own reconciliation (invariants 1-3 of architecture section 3)
 plus the transfers the clients saw; reads, counters and the cache from the client history and
 the databases.
 """

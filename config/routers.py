@@ -1,4 +1,4 @@
-"""Which database each app's tables live in (DESIGN section 2).
+"""Which database each app's tables live in (architecture section 2).
 
 Reads of the apps whose reads follow the request's consistency are decided first by
 ``consistency.routing.ConsistencyRouter`` (listed before this one in ``DATABASE_ROUTERS``)."""

@@ -1,4 +1,4 @@
-"""Per-request read consistency over streaming replicas (DESIGN section 4), as an app of its own.
+"""Per-request read consistency over streaming replicas (architecture section 4), an app.
 
 Modules, by responsibility:
 

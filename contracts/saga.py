@@ -1,4 +1,4 @@
-"""The transfer saga's messages (DESIGN section 3).
+"""The transfer saga's messages (architecture section 3).
 
 Commands, ledger -> accounts: debit the source, credit the destination, refund the source.
 Replies, accounts -> ledger: one per command, success or refusal with a reason. A command is

@@ -2,7 +2,7 @@
 
 Why a read model, and not validation moved into the debit step: the API answers a transfer to
 an unknown account, or from another user's account, with a synchronous 404, and one between
-accounts of other currencies with a 400, before any transfer exists (DESIGN section 6). Moving
+accounts of other currencies with a 400, before any transfer exists (architecture section 6). Moving
 those checks into the debit would turn them into 202 followed by a failed transfer: another
 API. So the ledger keeps what it needs to decide them (owner, currency, status) in its own
 database, from the events accounts writes in the same transaction as each change

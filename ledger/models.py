@@ -23,7 +23,7 @@ class Transfer(models.Model):
         COMPENSATED = "compensated"
 
     TERMINAL = frozenset({State.COMPLETED, State.FAILED, State.COMPENSATED})
-    # The only legal moves (DESIGN section 3); a database trigger enforces the same table.
+    # The only legal moves (architecture section 3); a database trigger enforces the same table.
     TRANSITIONS = {
         State.PENDING: frozenset({State.DEBITED, State.FAILED}),
         State.DEBITED: frozenset({State.CREDITED, State.COMPENSATING}),

@@ -1,4 +1,4 @@
-"""HTTP interface of the sharding app (DESIGN section 6): thin views over the services."""
+"""HTTP interface of the sharding app (architecture section 6): thin views over the services."""
 
 from __future__ import annotations
 

@@ -41,7 +41,7 @@ def _transfer(owner) -> str:
 
 
 # What another user may do to B's object, beyond nothing. Profiles are readable by every
-# authenticated user (DESIGN section 6); only their owner may change them.
+# authenticated user (architecture section 6); only their owner may change them.
 OWNED_BY = {
     "account_id": _account,
     "transfer_id": _transfer,

@@ -37,7 +37,7 @@ def test_there_are_at_least_four_shards_and_one_replica():
 
 
 def _expected_aliases(app_label: str) -> list[str]:
-    """DESIGN section 2, written out here rather than asked of the router under test."""
+    """architecture section 2, written out here rather than asked of the router under test."""
     if app_label == "sharding":
         return list(settings.SHARD_ALIASES)
     return {"accounts": ["accounts"], "ledger": ["ledger"]}.get(app_label, ["default"])

@@ -71,7 +71,7 @@ TEMPLATES = [
     },
 ]
 
-# --- Databases (DESIGN section 2): one URL per alias --------------------------------------
+# --- Databases (architecture section 2): one URL per alias --------------------------------------
 CONN_MAX_AGE = env.get_int("DB_CONN_MAX_AGE", 60)
 REPLICA_URLS = env.service_urls("REPLICA_URLS")
 SHARD_URLS = env.service_urls("SHARD_URLS")

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs once, inside the `primary` container, the first time its data directory is created
 # (mounted into /docker-entrypoint-initdb.d/). POSTGRES_DB (`statelab`, alias `default`)
-# already exists; this adds the other databases of DESIGN.md section 2 on the same server
+# already exists; this adds the other databases of docs/architecture.md section 2 on the same server
 # and lets the `replica` service stream WAL from it.
 # No `set -u`: the image's entrypoint sources (rather than runs) init scripts that lost
 # their executable bit, and its own code expects unset variables to be allowed.

@@ -1,6 +1,6 @@
 """Database-level guards that hold even for code that bypasses the services:
 
-- a transfer's state can only move along DESIGN section 3's transitions;
+- a transfer's state can only move along architecture section 3's transitions;
 - journal entries and postings are immutable (no UPDATE, no DELETE);
 - every entry's postings sum to zero, checked at commit (deferred constraint trigger).
 """

@@ -1,4 +1,4 @@
-"""Read-your-writes and monotonic reads over the real streaming replica (DESIGN section 4).
+"""Read-your-writes and monotonic reads over the real streaming replica (architecture section 4).
 
 Reads here skip the cache (``Cache-Control: no-cache``) so that routing alone is tested; the
 cache has its own tests. The replica's apply delay is real (``recovery_min_apply_delay``)."""
