@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import socket
 import threading
 import time
@@ -127,8 +128,7 @@ class _Pool:
         if not self._slots.acquire(timeout=max(0.0, timeout_s)):
             raise NodeCallFailed(self.address.name, "timeout", "no free connection in time")
         try:
-            with self._lock:
-                connection = self._idle.pop() if self._idle else None
+            connection = self._idle_alive()
             if connection is None:
                 connection = psycopg.connect(
                     **self.address.conninfo(),
@@ -140,6 +140,24 @@ class _Pool:
         except BaseException:
             self._slots.release()
             raise
+
+    def _idle_alive(self) -> psycopg.Connection | None:
+        """An idle connection the server has not closed meanwhile: an idle connection whose
+        socket is readable was ended by the other side (a node restarted, a route cut); it is
+        dropped here rather than failing the next call."""
+        while True:
+            with self._lock:
+                connection = self._idle.pop() if self._idle else None
+            if connection is None:
+                return None
+            try:
+                readable, _, _ = select.select([connection.fileno()], [], [], 0)
+            except (OSError, ValueError, psycopg.Error):
+                readable = [True]
+            if not readable:
+                return connection
+            with suppress(psycopg.Error, OSError):
+                connection.close()
 
     def release(self, connection: psycopg.Connection, *, reusable: bool) -> None:
         try:
@@ -285,9 +303,12 @@ def node_call(
     reusable = False
     try:
         connection = pool.acquire(timeout_s)
-        call.attach(connection)
         if time.monotonic() >= call.deadline:
+            # A connection that took the whole deadline to open (many round trips on a slow
+            # route) is healthy: it goes to the pool for the next call.
+            reusable = True
             raise NodeCallFailed(address.name, "timeout", "connecting took the whole deadline")
+        call.attach(connection)
         result = _with_schema(connection, operation)
         reusable = True
     except NodeCallFailed:
@@ -321,6 +342,21 @@ def node_submit(
 def submit(function: Callable[..., T], *args, **kwargs) -> Future[T]:
     """Any function in this process's executor (a replica's write with its fallback, ...)."""
     return _process_state().executor.submit(function, *args, **kwargs)
+
+
+def pool_warm(address: NodeAddress, count: int, *, timeout_s: float = 10.0) -> int:
+    """Open up to `count` connections to the node now and keep them in the pool (a coordinator
+    keeps its connections: on a slow route, opening one costs several round trips)."""
+    pool = _pool(address)
+    opened = []
+    try:
+        for _ in range(count):
+            opened.append(pool.acquire(timeout_s))
+    except (NodeCallFailed, psycopg.Error, OSError):
+        pass
+    for connection in opened:
+        pool.release(connection, reusable=True)
+    return len(opened)
 
 
 def pools_close() -> None:

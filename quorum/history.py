@@ -57,8 +57,12 @@ class History:
         self._lock = threading.Lock()
         self._started = time.monotonic_ns()
 
+    def elapsed_ns(self) -> int:
+        """Nanoseconds since the recording started (the events' time scale)."""
+        return time.monotonic_ns() - self._started
+
     def _add(self, event_type: str, *, process, session, f, key, value) -> Event:
-        event = Event(process, session, event_type, f, key, value, time.monotonic_ns())
+        event = Event(process, session, event_type, f, key, value, self.elapsed_ns())
         with self._lock:
             self._events.append(event)
         return event
@@ -75,11 +79,7 @@ class History:
 
     def events(self) -> list[Event]:
         with self._lock:
-            events = list(self._events)
-        return [
-            Event(e.process, e.session, e.type, e.f, e.key, e.value, e.time - self._started)
-            for e in events
-        ]
+            return list(self._events)
 
     def write_jsonl(self, path: Path) -> None:
         with path.open("w") as out:

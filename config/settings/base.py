@@ -320,7 +320,7 @@ QUORUM = {
     "node_timeout_ms": env.get_int("QUORUM_NODE_TIMEOUT_MS", 1000),
     "request_timeout_ms": env.get_int("QUORUM_REQUEST_TIMEOUT_MS", 2500),
     "connect_timeout_s": 2,
-    "pool_size": env.get_int("QUORUM_POOL_SIZE", 8),
+    "pool_size": env.get_int("QUORUM_POOL_SIZE", 16),
     "suspect_ms": env.get_int("QUORUM_SUSPECT_MS", 2000),
     "max_value_bytes": env.get_int("QUORUM_MAX_VALUE_BYTES", 16 * 1024),
     "handoff_batch": 200,

@@ -23,7 +23,7 @@ SIGNAL_SETTLE_S = 2.0
 #: a storage node holds a few small tables: small memory, no replication of its own
 NODE_SETTINGS = {
     "shared_buffers": "'16MB'",
-    "max_connections": "60",
+    "max_connections": "100",
     "wal_level": "minimal",
     "max_wal_senders": "0",
     "max_replication_slots": "0",
