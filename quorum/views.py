@@ -197,7 +197,9 @@ class NodeView(APIView):
 
 
 class RingQuery(serializers.Serializer):
-    key = serializers.CharField(required=False, max_length=200, trim_whitespace=False)
+    key = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, trim_whitespace=False
+    )
     n = serializers.IntegerField(min_value=1, max_value=MAX_QUORUM, required=False)
 
 
