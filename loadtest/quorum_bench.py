@@ -334,7 +334,9 @@ def availability(run_id: str) -> dict:
             _nodes("up", down)
     from quorum.handoff import hints_hand_off
 
-    hints_hand_off()  # the sloppy writes' hints, so that phase 3 counts only its own
+    for _ in range(20):  # the sloppy writes' hints, so that phase 3 counts only its own
+        if not sum(hints_hand_off().values()):
+            break
     return results
 
 
@@ -369,7 +371,13 @@ def sloppy_until_handoff(out_dir: Path, run_id: str) -> dict:
     for key in keys:
         read_recorded(history, before, process=1, key=key, r=2)
     split = history.elapsed_ns()
-    delivered = hints_hand_off()
+    delivered: dict[str, int] = {}
+    for _ in range(20):
+        handed = hints_hand_off()
+        if not sum(handed.values()):
+            break
+        for node, count in handed.items():
+            delivered[node] = delivered.get(node, 0) + count
     after = PairStats()
     for key in keys:
         read_recorded(history, after, process=2, key=key, r=2)
