@@ -420,7 +420,7 @@ def value_write(
     )
     ok = result.counted >= w
     if ok:
-        metrics.quorum_seconds.labels("write", str(n), str(w)).observe(elapsed_ms / 1000)
+        metrics.wait_seconds.labels("write", str(n), str(w)).observe(elapsed_ms / 1000)
     _count_write(result, ok=ok)
     return result
 
@@ -524,7 +524,7 @@ def value_read(*, key: str, n: int | None = None, r: int | None = None) -> ReadR
         context=joined_context(chosen),
     )
     if len(answers) >= r:
-        metrics.quorum_seconds.labels("read", str(n), str(r)).observe(time.monotonic() - started)
+        metrics.wait_seconds.labels("read", str(n), str(r)).observe(time.monotonic() - started)
         result.repairs = _repair(settings, key, answers, sibling_versions, deadline)
     result.elapsed_ms = (time.monotonic() - started) * 1000
     outcome = (

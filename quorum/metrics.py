@@ -23,8 +23,8 @@ reads_total = Counter(
     "Coordinated reads by N, R and outcome (ok | siblings | not_found | unavailable)",
     ["n", "r", "outcome"],
 )
-quorum_seconds = Histogram(
-    "statelab_quorum_quorum_seconds",
+wait_seconds = Histogram(
+    "statelab_quorum_wait_seconds",
     "Time until the W-th acknowledgement (write) or the R-th answer (read)",
     ["op", "n", "q"],
     buckets=LATENCY_BUCKETS,
