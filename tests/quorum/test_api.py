@@ -258,3 +258,14 @@ def test_the_ring_gives_a_keys_preference_list_and_fallbacks(client, key_prefix)
     assert body["key"]["preference_list"] == conf().ring().preference_list(key, 3)
     assert sorted(body["key"]["preference_list"] + body["key"]["fallbacks"]) == conf().node_names
     assert len(body["tokens"]) == len(conf().node_names) * conf().vnodes
+
+
+@pytest.mark.django_db(databases="__all__")
+def test_metrics_count_writes_by_quorum_and_show_hints_pending(client, key_prefix):
+    client.put(f"/api/quorum/{key_prefix}-m?w=2", {"value": 1}, format="json")
+
+    text = client.get("/metrics").content.decode()
+
+    assert 'statelab_quorum_writes_total{n="3",outcome="ok",sloppy="false",w="2"}' in text
+    assert 'statelab_quorum_wait_seconds_count{n="3",op="write",q="2"}' in text
+    assert "statelab_quorum_hints_pending" in text
