@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAdminUser, IsAuthenticated
 from rest_framework.request import Request
@@ -149,7 +154,7 @@ class ValueView(APIView):
 
 class NodeStateOutput(serializers.Serializer):
     name = serializers.CharField()
-    state = serializers.ChoiceField(choices=STATES)
+    state = serializers.CharField(help_text=" | ".join(STATES))
     how = serializers.CharField(allow_null=True, help_text="stop | freeze | cut | unreachable")
     delay_ms = serializers.IntegerField()
     jitter_ms = serializers.IntegerField()
@@ -160,7 +165,8 @@ class NodeStateOutput(serializers.Serializer):
 
 
 class NodeStateInput(serializers.Serializer):
-    state = serializers.ChoiceField(choices=STATES)
+    # Not a ChoiceField: its enum would be named after "state" like the transfers' one.
+    state = serializers.CharField(max_length=16, help_text=" | ".join(STATES))
     how = serializers.ChoiceField(choices=DOWN_HOWS, required=False, allow_null=True)
     delay_ms = serializers.IntegerField(min_value=0, max_value=MAX_DELAY_MS, required=False)
     jitter_ms = serializers.IntegerField(min_value=0, max_value=MAX_DELAY_MS, required=False)
@@ -209,7 +215,23 @@ class RingView(APIView):
     @extend_schema(
         operation_id="quorum_ring",
         parameters=[RingQuery],
-        responses=serializers.DictField(),
+        responses=inline_serializer(
+            "QuorumRing",
+            {
+                "nodes": serializers.ListField(child=serializers.CharField()),
+                "vnodes": serializers.IntegerField(),
+                "tokens": serializers.ListField(
+                    child=serializers.ListField(),
+                    help_text="[position as a fraction of the ring, owner] per virtual node",
+                ),
+                "shares": serializers.DictField(child=serializers.FloatField()),
+                "defaults": serializers.DictField(child=serializers.IntegerField()),
+                "key": serializers.DictField(
+                    allow_null=True,
+                    help_text="key, position, n, preference_list, fallbacks",
+                ),
+            },
+        ),
     )
     def get(self, request: Request) -> Response:
         query = RingQuery(data=request.query_params)
