@@ -321,8 +321,8 @@ def value_write(
     w: int | None = None,
     sloppy: bool = False,
 ) -> WriteResult:
-    """Write `value` under `key` at consistency (N, W); QuorumWriteUnavailable (503) when fewer
-    than W acknowledged within the request deadline. See the module docstring."""
+    """Write `value` under `key` at (N, W); the result says who acknowledged (the service
+    answers 503 when fewer than W counted). See the module docstring."""
     settings = conf()
     n, w, _ = quorum_parameters_resolve(settings, n=n, w=w, r=None)
     quorum_parameters_validate(settings, key=key, n=n, w=w)
@@ -467,8 +467,8 @@ def _timed(node: str, op: str, call: Callable[[Any], Any]) -> Callable[[Any], An
 
 
 def value_read(*, key: str, n: int | None = None, r: int | None = None) -> ReadResult:
-    """Read `key` from R of its N preferred nodes, reconcile, repair; QuorumReadUnavailable
-    (503) when fewer than R answered within the request deadline. See the module docstring."""
+    """Read `key` from R of its N preferred nodes, reconcile, repair; the result says who
+    answered (the service answers 503 when fewer than R did). See the module docstring."""
     settings = conf()
     n, _, r = quorum_parameters_resolve(settings, n=n, w=None, r=r)
     quorum_parameters_validate(settings, key=key, n=n, r=r)
