@@ -4,6 +4,8 @@ sloppy writes with hinted handoff, read repair, siblings. Histories are checked 
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from loadtest.quorum_bench import PairStats, pairs_run, slow_node_set, stale_summary
@@ -14,10 +16,13 @@ from quorum.handoff import hints_hand_off
 from quorum.history import History
 from quorum.services import quorum_value_get, quorum_value_put
 from tests.quorum.conftest import hints_on, keys_where, stored_on
+from tests.saga.conftest import broker_purge, celery_beat
+from tests.workers import celery_worker
 
 pytestmark = pytest.mark.usefixtures("nodes_restored")
 
 SLOW = "n2"
+HANDOFF_WAIT_S = 40
 
 
 def _values(node: str, key: str) -> list:
@@ -172,3 +177,22 @@ def test_history_of_a_run_is_written_as_json_lines(tmp_path, key_prefix):
     assert len(lines) == 8
     assert '"type":"invoke"' in lines[0]
     assert '"f":"write"' in lines[0]
+
+
+@pytest.mark.worker
+@pytest.mark.django_db
+def test_the_beat_task_hands_hints_off_once_the_node_is_back(tmp_path, key_prefix):
+    (key,) = keys_where(key_prefix, 1, lambda preference: "n3" in preference)
+    node_state_set(node="n3", state="down", how="stop")
+    answer = quorum_value_put(key=key, value="by beat", context_header=None, w=3, sloppy=True)
+    (hint,) = [ack for ack in answer.document["hinted"] if ack["hint_for"] == "n3"]
+    node_state_set(node="n3", state="up")
+    broker_purge()
+
+    with celery_worker(tmp_path, name="quorum"), celery_beat(tmp_path):
+        deadline = time.monotonic() + HANDOFF_WAIT_S
+        while _values("n3", key) != ["by beat"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    assert _values("n3", key) == ["by beat"]
+    assert not [h for h in hints_on(hint["node"]) if h.key == key]
