@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import sys
 import threading
 import time
@@ -452,16 +453,93 @@ def run(duration_s: float, out_dir: Path) -> dict:
     return figures
 
 
+def quorum_extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> Any:
+    """The benchmark extra (the ``loadtest.extras`` protocol: register it in loadtest/plan.py
+    as ``Extra("quorum", quorum_extra_run, ...)``): one run of every phase, ``120 * scale``
+    seconds for the (W, R) runs. ``service`` is not used: the coordinator runs in this process,
+    as in the service."""
+    from loadtest.extras import ExtraResult, Plot
+
+    figures = run(max(30.0, 120 * scale), work_dir / "quorum")
+    matrix = figures["stale_reads_one_slow_node"]
+    table = [
+        {
+            "w": row["w"],
+            "r": row["r"],
+            "w_plus_r_gt_n": row["w_plus_r_gt_n"],
+            "checked_reads": row["checked_reads"],
+            "stale_rate": row["stale_rate"],
+            "write_p50_ms": row["write"]["p50_ms"],
+            "write_p99_ms": row["write"]["p99_ms"],
+            "read_p50_ms": row["read"]["p50_ms"],
+            "read_p99_ms": row["read"]["p99_ms"],
+        }
+        for row in matrix.values()
+    ]
+    availability = figures["availability_nodes_down"]
+    sloppy = figures["sloppy_until_handoff"]
+    return ExtraResult(
+        figures={
+            **{f"stale_rate_{name}": row["stale_rate"] for name, row in matrix.items()},
+            "availability_two_down_w2_strict": availability["down2_w2_strict"]["availability"],
+            "availability_two_down_w2_sloppy": availability["down2_w2_sloppy"]["availability"],
+            "sloppy_stale_rate_before_handoff": sloppy["stale_rate_before_handoff"],
+            "sloppy_stale_reads_after_handoff": sloppy["stale_reads_after_handoff"],
+        },
+        table=table,
+        plot=Plot(
+            title=f"Stale reads against W and R (N = {N}, node {SLOW_NODE} slow)",
+            x=list(matrix),
+            series={"stale rate": [row["stale_rate"] or 0.0 for row in matrix.values()]},
+            kind="bars",
+            xlabel="(W, R)",
+            ylabel="stale reads / checked reads",
+        ),
+        details=figures,
+    )
+
+
+def spread(runs: list[Any]) -> Any:
+    """Figures of several runs of the same shape, each number replaced by its median, minimum
+    and maximum over the runs (the shape kept; other values from the first run)."""
+    first = runs[0]
+    if isinstance(first, dict):
+        return {
+            key: spread([run[key] for run in runs if isinstance(run, dict) and key in run])
+            for key in first
+        }
+    numbers = [value for value in runs if isinstance(value, int | float)]
+    if isinstance(first, bool) or len(numbers) != len(runs):
+        return first
+    return {"median": statistics.median(numbers), "min": min(numbers), "max": max(numbers)}
+
+
+def repeated(duration_s: float, out_dir: Path, repeat: int, run_once=None) -> dict:
+    """`repeat` runs (``out_dir/run-<i>``), and their spread (``out_dir/quorum-spread.json``)."""
+    run_once = run_once or run
+    runs = [run_once(duration_s, out_dir / f"run-{index + 1}") for index in range(repeat)]
+    summary = {"runs": repeat, "figures": spread(runs)}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "quorum-spread.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtest.quorum_bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=120, help="seconds for the (W, R) runs")
     parser.add_argument("--out", type=Path, default=Path("bench/results/quorum"))
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs; above 1, medians and ranges over the runs"
+    )
     options = parser.parse_args(argv)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
     import django
 
     django.setup()
-    figures = run(options.duration, options.out)
+    if options.repeat > 1:
+        figures = repeated(options.duration, options.out, options.repeat)
+    else:
+        figures = run(options.duration, options.out)
     json.dump(figures, sys.stdout, indent=2)
     print()
     return 0
