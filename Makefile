@@ -14,11 +14,15 @@ PG_PORT ?= 55432
 REPLICA_PORT ?= 55433
 REDIS_PORT ?= 56379
 REPLICA_DELAY_MS ?= 0
+QUORUM_PORT ?= $(or $(STATELAB_QUORUM_PORT),55450)
+QUORUM_PROXY_PORT ?= $(or $(STATELAB_QUORUM_PROXY_PORT),55470)
 export STATELAB_PG_PORT := $(PG_PORT)
 export STATELAB_REPLICA_PORT := $(REPLICA_PORT)
 export STATELAB_REDIS_PORT := $(REDIS_PORT)
 export STATELAB_REPLICA_DELAY_MS := $(REPLICA_DELAY_MS)
 export STATELAB_WEB_PORT := $(WEB_PORT)
+export STATELAB_QUORUM_PORT := $(QUORUM_PORT)
+export STATELAB_QUORUM_PROXY_PORT := $(QUORUM_PROXY_PORT)
 
 PYTEST_ARGS ?=
 
@@ -69,7 +73,9 @@ status: venv-run
 	$(BIN)/python -m devstack status
 
 migrate: stack-up
+	$(BIN)/python -m devstack up --group quorum
 	$(BIN)/python manage.py migrate_all
+	$(BIN)/python manage.py quorum_setup
 
 seed: migrate
 	$(BIN)/python manage.py seed_demo

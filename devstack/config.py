@@ -27,6 +27,13 @@ REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 55433)
 REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 56379)
 SHARD_COUNT: int = max(4, _int_env("STATELAB_SHARDS", 4))
 REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
+# The quorum store's storage nodes n1..nK listen on QUORUM_PORT + 0..K-1; the link proxy in
+# front of them has its control port on QUORUM_PROXY_PORT and node n<i>'s route on
+# QUORUM_PROXY_PORT + i (the coordinator connects through the routes).
+QUORUM_NODE_COUNT: int = max(4, _int_env("STATELAB_QUORUM_NODES", 5))
+QUORUM_PORT: int = _int_env("STATELAB_QUORUM_PORT", 55450)
+QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 55470)
+QUORUM_DATABASE = "statelab_quorum"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,9 @@ class StackConfig:
     redis_port: int = REDIS_PORT
     shard_count: int = SHARD_COUNT
     replica_delay_ms: int = REPLICA_DELAY_MS
+    quorum_nodes: int = QUORUM_NODE_COUNT
+    quorum_port: int = QUORUM_PORT
+    quorum_proxy_port: int = QUORUM_PROXY_PORT
 
 
 PG_USER = "statelab"
@@ -56,6 +66,12 @@ POSTGRES_VARIABLES = (
     "SHARD_URLS",
 )
 REDIS_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL")
+QUORUM_VARIABLES = ("QUORUM_NODE_URLS",)
+
+
+def quorum_node_names(count: int = QUORUM_NODE_COUNT) -> list[str]:
+    """The quorum store's node names, n1..n<count>, in the order of QUORUM_NODE_URLS."""
+    return [f"n{number}" for number in range(1, count + 1)]
 
 
 def database_names(shard_count: int = SHARD_COUNT) -> dict[str, str]:
@@ -78,8 +94,12 @@ def embedded_env(
     replica_port: int = REPLICA_PORT,
     redis_port: int = REDIS_PORT,
     shard_count: int = SHARD_COUNT,
+    *,
+    quorum_nodes: int = QUORUM_NODE_COUNT,
+    quorum_proxy_port: int = QUORUM_PROXY_PORT,
 ) -> dict[str, str]:
-    """The URL variables that point at the embedded stack."""
+    """The URL variables that point at the embedded stack (the quorum nodes through their
+    link proxy's routes)."""
     names = database_names(shard_count)
     return {
         "DATABASE_URL": _pg_url(pg_port, names["default"]),
@@ -89,12 +109,21 @@ def embedded_env(
         "SHARD_URLS": ",".join(_pg_url(pg_port, names[f"shard_{i}"]) for i in range(shard_count)),
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "CELERY_BROKER_URL": f"redis://{HOST}:{redis_port}/1",
+        "QUORUM_NODE_URLS": ",".join(
+            _pg_url(quorum_proxy_port + number, QUORUM_DATABASE)
+            for number in range(1, quorum_nodes + 1)
+        ),
     }
 
 
 def postgres_given() -> bool:
     """True when DATABASE_URL is set: Postgres is provided elsewhere, the stack starts none."""
     return bool(os.environ.get("DATABASE_URL"))
+
+
+def quorum_given() -> bool:
+    """True when QUORUM_NODE_URLS is set: the storage nodes are provided elsewhere."""
+    return bool(os.environ.get("QUORUM_NODE_URLS"))
 
 
 def redis_given() -> bool:

@@ -21,8 +21,15 @@ in a group function below (new ports: new StackConfig fields read from STATELAB_
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from devstack.components import Component, PostgresPrimary, Redis, StreamingReplica
-from devstack.config import StackConfig
+from devstack.components import (
+    Component,
+    LinkProxy,
+    PostgresPrimary,
+    Redis,
+    StorageNode,
+    StreamingReplica,
+)
+from devstack.config import StackConfig, quorum_node_names
 from devstack.workspace import Workspace
 
 GroupBuilder = Callable[[Workspace, StackConfig], list[Component]]
@@ -63,3 +70,33 @@ def core(workspace: Workspace, config: StackConfig) -> list[Component]:
         port_variable="STATELAB_REPLICA_PORT",
     )
     return [primary, replica, Redis(workspace, port=config.redis_port)]
+
+
+@group("quorum")
+def quorum(workspace: Workspace, config: StackConfig) -> list[Component]:
+    """The quorum store's storage nodes n1..nK (Postgres servers ``quorum_n<i>``) and the link
+    proxy ``quorum_proxy`` in front of them: the coordinator reaches node n<i> through route
+    n<i>, so that a slow node is a delay on its route. Given elsewhere by QUORUM_NODE_URLS."""
+    nodes = [
+        StorageNode(
+            workspace,
+            name=f"quorum_{name}",
+            port=config.quorum_port + index,
+            port_variable="STATELAB_QUORUM_PORT",
+        )
+        for index, name in enumerate(quorum_node_names(config.quorum_nodes))
+    ]
+    proxy = LinkProxy(
+        workspace,
+        name="quorum_proxy",
+        port=config.quorum_proxy_port,
+        routes={
+            name: (config.quorum_proxy_port + number, node.port)
+            for number, (name, node) in enumerate(
+                zip(quorum_node_names(config.quorum_nodes), nodes, strict=True), start=1
+            )
+        },
+    )
+    proxy.given_by = "QUORUM_NODE_URLS"
+    proxy.port_variable = "STATELAB_QUORUM_PROXY_PORT"
+    return [*nodes, proxy]

@@ -1,17 +1,25 @@
 """A TCP proxy with a switch per link: the network between the stack's servers, made visible.
 
 One process serves several named routes (``r1->r2: 127.0.0.1:L -> 127.0.0.1:T``); each route
-can be slowed (every chunk held ``delay_ms`` before it is forwarded, in both directions, order
-kept) or cut (its open connections are closed and new ones are closed as soon as they are
-accepted, as a network partition seen by a client that gets a reset). The regions'
-logical-replication links and the quorum nodes go through it, so that a partition or a slow
-node is a property of the network, not a flag the application reads.
+can be slowed (every chunk held ``delay_ms`` plus a random ``0..jitter_ms`` before it is
+forwarded, in both directions, order kept within a connection) or cut (its open connections are
+closed and new ones are closed as soon as they are accepted, as a network partition seen by a
+client that gets a reset). The regions' logical-replication links and the quorum nodes go
+through it, so that a partition or a slow node is a property of the network, not a flag the
+application reads.
 
-Run: ``python -m devstack.linkproxy --control-port P --route NAME=LISTEN:TARGET ...``.
+Why jitter: a constant delay on every request to a node keeps that node's requests in the order
+they were sent, so a read sent after a write still arrives after it; what lets a later request
+overtake an earlier one on another connection is the variance of the delay, as on a real
+congested link.
+
+Run: ``python -m devstack.linkproxy --control-port P --route NAME=LISTEN:TARGET ...``, where
+TARGET is a port on 127.0.0.1 or ``HOST:PORT``; ``--listen-host`` binds the routes and the
+control port elsewhere than 127.0.0.1 (in a container: 0.0.0.0).
 Control: one JSON object per line on the control port, one answer per line:
-``{"op": "status"}`` and ``{"op": "set", "route": NAME, "delay_ms": N, "cut": BOOL}`` (either
-field may be left out). State lives in the process only: whoever needs a setting to outlive a
-restart of the proxy stores it and sets it again (see ``LinkControl``).
+``{"op": "status"}`` and ``{"op": "set", "route": NAME, "delay_ms": N, "jitter_ms": N, "cut":
+BOOL}`` (any field may be left out). State lives in the process only: whoever needs a setting
+to outlive a restart of the proxy stores it and sets it again (see ``LinkControl``).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import random
 import socket
 import time
 from dataclasses import dataclass, field
@@ -35,7 +44,9 @@ class Route:
     name: str
     listen_port: int
     target_port: int
+    target_host: str = HOST
     delay_ms: int = 0
+    jitter_ms: int = 0
     cut: bool = False
     bytes_forwarded: int = 0
     connections_total: int = 0
@@ -45,14 +56,22 @@ class Route:
     def describe(self) -> dict[str, Any]:
         return {
             "listen": self.listen_port,
-            "target": self.target_port,
+            "target": self.target_port
+            if self.target_host == HOST
+            else f"{self.target_host}:{self.target_port}",
             "delay_ms": self.delay_ms,
+            "jitter_ms": self.jitter_ms,
             "cut": self.cut,
             "open_connections": len(self.open) // 2,
             "connections_total": self.connections_total,
             "refused_total": self.refused_total,
             "bytes_forwarded": self.bytes_forwarded,
         }
+
+    def hold_s(self) -> float:
+        """How long the next chunk is held: the delay plus a uniform share of the jitter."""
+        jitter = random.uniform(0, self.jitter_ms) if self.jitter_ms else 0.0  # noqa: S311
+        return (self.delay_ms + jitter) / 1000
 
     def sever(self) -> None:
         for writer in list(self.open):
@@ -61,8 +80,10 @@ class Route:
 
 
 async def _pump(route: Route, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Copy one direction; each chunk leaves no earlier than its arrival plus the route's delay."""
+    """Copy one direction; each chunk leaves no earlier than its arrival plus the route's delay
+    (and jitter), and never before the chunk ahead of it."""
     queue: asyncio.Queue[tuple[float, bytes]] = asyncio.Queue()
+    last_due = 0.0
 
     async def deliver() -> None:
         while True:
@@ -82,7 +103,8 @@ async def _pump(route: Route, reader: asyncio.StreamReader, writer: asyncio.Stre
     try:
         while True:
             data = await reader.read(CHUNK_BYTES)
-            queue.put_nowait((time.monotonic() + route.delay_ms / 1000, data))
+            last_due = max(last_due, time.monotonic() + route.hold_s())
+            queue.put_nowait((last_due, data))
             if not data:
                 break
         await sender
@@ -96,7 +118,9 @@ async def _serve(route: Route, client_reader, client_writer) -> None:
         client_writer.transport.abort()
         return
     try:
-        target_reader, target_writer = await asyncio.open_connection(HOST, route.target_port)
+        target_reader, target_writer = await asyncio.open_connection(
+            route.target_host, route.target_port
+        )
     except OSError:
         route.refused_total += 1
         client_writer.transport.abort()
@@ -129,12 +153,15 @@ def _apply(routes: dict[str, Route], request: dict[str, Any]) -> dict[str, Any]:
     if route is None:
         return {"ok": False, "error": f"unknown route {request.get('route')!r}"}
     delay = request.get("delay_ms", route.delay_ms)
+    jitter = request.get("jitter_ms", route.jitter_ms)
     cut = request.get("cut", route.cut)
-    if not isinstance(delay, int) or isinstance(delay, bool) or not 0 <= delay <= MAX_DELAY_MS:
-        return {"ok": False, "error": f"delay_ms must be an integer in 0..{MAX_DELAY_MS}"}
+    for name, value in (("delay_ms", delay), ("jitter_ms", jitter)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_DELAY_MS:
+            return {"ok": False, "error": f"{name} must be an integer in 0..{MAX_DELAY_MS}"}
     if not isinstance(cut, bool):
         return {"ok": False, "error": "cut must be true or false"}
     route.delay_ms = delay
+    route.jitter_ms = jitter
     if cut and not route.cut:
         route.sever()
     route.cut = cut
@@ -159,37 +186,47 @@ async def _control(routes: dict[str, Route], reader, writer) -> None:
         writer.close()
 
 
-async def serve(control_port: int, routes: dict[str, Route]) -> None:
+async def serve(control_port: int, routes: dict[str, Route], host: str = HOST) -> None:
     servers = [
         await asyncio.start_server(
-            lambda r, w, route=route: _serve(route, r, w), HOST, route.listen_port
+            lambda r, w, route=route: _serve(route, r, w), host, route.listen_port
         )
         for route in routes.values()
     ]
     servers.append(
-        await asyncio.start_server(lambda r, w: _control(routes, r, w), HOST, control_port)
+        await asyncio.start_server(lambda r, w: _control(routes, r, w), host, control_port)
     )
     await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def parse_route(text: str) -> Route:
-    """``NAME=LISTEN:TARGET`` -> Route."""
+    """``NAME=LISTEN:TARGET_PORT`` or ``NAME=LISTEN:TARGET_HOST:TARGET_PORT`` -> Route."""
     name, _, ports = text.partition("=")
     listen, _, target = ports.partition(":")
-    if not name or not listen.isdigit() or not target.isdigit():
-        raise argparse.ArgumentTypeError(f"a route is NAME=LISTEN_PORT:TARGET_PORT, got {text!r}")
-    return Route(name=name, listen_port=int(listen), target_port=int(target))
+    target_host, _, target_port = target.rpartition(":")
+    if not name or not listen.isdigit() or not target_port.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"a route is NAME=LISTEN_PORT:[TARGET_HOST:]TARGET_PORT, got {text!r}"
+        )
+    return Route(
+        name=name,
+        listen_port=int(listen),
+        target_port=int(target_port),
+        target_host=target_host or HOST,
+    )
 
 
 class LinkControl:
     """Client of a running proxy's control port."""
 
-    def __init__(self, control_port: int, *, timeout: float = 2.0) -> None:
+    def __init__(self, control_port: int, *, timeout: float = 2.0, host: str = HOST) -> None:
         self.control_port = control_port
         self.timeout = timeout
+        self.host = host
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        with socket.create_connection((HOST, self.control_port), timeout=self.timeout) as conn:
+        address = (self.host, self.control_port)
+        with socket.create_connection(address, timeout=self.timeout) as conn:
             conn.sendall(json.dumps(request).encode() + b"\n")
             answer = conn.makefile("rb").readline()
         reply = json.loads(answer)
@@ -201,11 +238,20 @@ class LinkControl:
         """Route name -> its state (listen, target, delay_ms, cut, counters)."""
         return self._ask({"op": "status"})["routes"]
 
-    def set(self, route: str, *, delay_ms: int | None = None, cut: bool | None = None) -> dict:
+    def set(
+        self,
+        route: str,
+        *,
+        delay_ms: int | None = None,
+        jitter_ms: int | None = None,
+        cut: bool | None = None,
+    ) -> dict:
         """Change a route; the answer is the route's state in force afterwards."""
         request: dict[str, Any] = {"op": "set", "route": route}
         if delay_ms is not None:
             request["delay_ms"] = delay_ms
+        if jitter_ms is not None:
+            request["jitter_ms"] = jitter_ms
         if cut is not None:
             request["cut"] = cut
         return self._ask(request)["route"][route]
@@ -214,12 +260,13 @@ class LinkControl:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.linkproxy", description=__doc__)
     parser.add_argument("--control-port", type=int, required=True)
+    parser.add_argument("--listen-host", default=HOST, help=f"where to listen ({HOST})")
     parser.add_argument("--route", type=parse_route, action="append", default=[])
     args = parser.parse_args(argv)
     routes = {route.name: route for route in args.route}
     if len(routes) != len(args.route):
         parser.error("route names must be unique")
-    asyncio.run(serve(args.control_port, routes))
+    asyncio.run(serve(args.control_port, routes, args.listen_host))
 
 
 if __name__ == "__main__":

@@ -48,8 +48,9 @@ OWNED_BY = {
     "user_id": lambda owner: str(owner.pk),
 }
 READABLE_BY_OTHERS = {"user_id"}
-# Counter keys are shared names, not objects anyone owns (any user may count "likes:42").
-NOT_OWNED = {"key"}
+# Counter keys are shared names, not objects anyone owns (any user may count "likes:42");
+# quorum nodes are infrastructure (staff switch them).
+NOT_OWNED = {"key", "node"}
 
 
 def _operations() -> list[tuple[str, str, str]]:

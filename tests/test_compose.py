@@ -238,3 +238,52 @@ def test_published_ports_are_bound_to_localhost_only(services: dict) -> None:
 
     assert published
     assert set(host_ips) == {"127.0.0.1"}
+
+
+# ---- the quorum store's nodes and their link proxy --------------------------------------------
+
+
+def _proxy_routes(services: dict) -> dict[str, object]:
+    from devstack.linkproxy import parse_route
+
+    command = [str(part) for part in services["quorum-proxy"]["command"]]
+    routes = [parse_route(command[i + 1]) for i, part in enumerate(command) if part == "--route"]
+    return {route.name: route for route in routes}
+
+
+def test_the_quorum_store_has_at_least_four_storage_nodes(services: dict) -> None:
+    nodes = [name for name in services if re.fullmatch(r"quorum-n\d+", name)]
+
+    assert len(nodes) >= 4
+
+
+def test_each_quorum_node_url_goes_through_its_own_proxy_route_to_its_own_node(
+    services: dict,
+) -> None:
+    node_urls = urls(environment(services["web"])["QUORUM_NODE_URLS"])
+    routes = _proxy_routes(services)
+    by_port = {route.listen_port: route for route in routes.values()}
+
+    targets = []
+    for url in node_urls:
+        parts = urlsplit(url)
+        route = by_port[parts.port]
+        targets.append((route.target_host, route.target_port))
+        node_env = environment(services[route.target_host])
+        assert parts.hostname == "quorum-proxy"
+        assert database_name(url) == node_env["POSTGRES_DB"]
+
+    assert len(set(targets)) == len(node_urls) >= 4
+    assert {port for _host, port in targets} == {5432}
+
+
+def test_the_services_switch_nodes_through_the_proxys_control_port(services: dict) -> None:
+    command = [str(part) for part in services["quorum-proxy"]["command"]]
+    control_port = command[command.index("--control-port") + 1]
+
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert env["QUORUM_PROXY_CONTROL"] == f"quorum-proxy:{control_port}"
+        # Compose gives the service no hold on the nodes' processes: down is a cut route.
+        assert env["QUORUM_NODE_CONTROL"] == "proxy"
+    assert command[command.index("--listen-host") + 1] == "0.0.0.0"  # noqa: S104

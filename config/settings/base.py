@@ -343,3 +343,38 @@ CELERY_BEAT_SCHEDULE.update(
 
 # --- lab ---------------------------------------------------------------------------------------
 INSTALLED_APPS += ["lab"]  # the State Lab page at /lab/ (reads the public API and /metrics)
+
+# --- quorum: Dynamo-style coordinator over storage nodes (DESIGN section 10) ---------------------
+# The nodes are Postgres servers reached by URL (embedded: through the stack's link proxy), not
+# Django databases: the app owns their schema (manage.py quorum_setup) and its connections.
+INSTALLED_APPS += ["quorum"]
+QUORUM_NODE_URLS = env.service_urls("QUORUM_NODE_URLS")
+if len(QUORUM_NODE_URLS) < 4:
+    raise env.BadSettingValue(
+        f"QUORUM_NODE_URLS names {len(QUORUM_NODE_URLS)} nodes; at least 4 are needed"
+    )
+QUORUM = {
+    # processes: the embedded stack's node servers are stopped, frozen and started for real;
+    # proxy: only the link proxy's routes are switched (nodes given by QUORUM_NODE_URLS).
+    "node_control": env.get_str(
+        "QUORUM_NODE_CONTROL",
+        "processes" if env.using_embedded("QUORUM_NODE_URLS") else "proxy",
+    ),
+    "proxy_control": env.get_str("QUORUM_PROXY_CONTROL", env.embedded_quorum_proxy_control()),
+    "vnodes": env.get_int("QUORUM_VNODES", 64),
+    "n": env.get_int("QUORUM_N", 3),
+    "w": env.get_int("QUORUM_W", 2),
+    "r": env.get_int("QUORUM_R", 2),
+    "node_timeout_ms": env.get_int("QUORUM_NODE_TIMEOUT_MS", 1000),
+    "request_timeout_ms": env.get_int("QUORUM_REQUEST_TIMEOUT_MS", 2500),
+    "connect_timeout_s": 2,
+    "pool_size": env.get_int("QUORUM_POOL_SIZE", 16),
+    "suspect_ms": env.get_int("QUORUM_SUSPECT_MS", 2000),
+    "max_value_bytes": env.get_int("QUORUM_MAX_VALUE_BYTES", 16 * 1024),
+    "handoff_batch": 200,
+}
+CELERY_BEAT_SCHEDULE["quorum-hints-handoff"] = {
+    "task": "quorum.hints_handoff",
+    "schedule": 2.0,
+    "options": {"expires": 10},
+}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from devstack import config as devstack_config
 
@@ -79,6 +79,11 @@ def using_embedded(name: str) -> bool:
     return not os.environ.get(name)
 
 
+def embedded_quorum_proxy_control() -> str:
+    """host:port of the embedded stack's quorum link proxy control port."""
+    return f"{devstack_config.HOST}:{devstack_config.QUORUM_PROXY_PORT}"
+
+
 def database_from_url(url: str, *, conn_max_age: int) -> dict:
     """A Django ``DATABASES`` entry from ``postgres://user:password@host:port/name?options``."""
     parts = urlsplit(url)
@@ -100,3 +105,11 @@ def database_from_url(url: str, *, conn_max_age: int) -> dict:
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": options,
     }
+
+
+def url_with_test_database(url: str, suffix: str = "") -> str:
+    """The same server's URL with its database renamed as Django names test databases
+    (``test_<name><suffix>``)."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.lstrip("/"))
+    return parts._replace(path="/" + quote(f"test_{name}{suffix}")).geturl()

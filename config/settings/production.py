@@ -16,6 +16,7 @@ REQUIRED_VARIABLES = (
     "SHARD_URLS",
     "REDIS_URL",
     "CELERY_BROKER_URL",
+    "QUORUM_NODE_URLS",
 )
 
 missing = [name for name in REQUIRED_VARIABLES if env.using_embedded(name)]

@@ -6,7 +6,7 @@ suites can share one stack (e.g. a developer's and CI's, or parallel sessions).
 
 from config.settings import env
 from config.settings.base import *  # noqa: F403
-from config.settings.base import CACHES, DATABASES, REPLICA_ALIASES
+from config.settings.base import CACHES, DATABASES, QUORUM_NODE_URLS, REPLICA_ALIASES
 
 RUN_ID = env.get_str("STATELAB_TEST_RUN_ID", "")
 # Set for processes that a test starts (Celery workers, gunicorn): they must use the test
@@ -42,3 +42,6 @@ STORAGES = {
 # random ids) wait this long for its event; the suites deliver every account's event as they
 # open it (tests/saga/factories.py).
 LEDGER_ACCOUNT_WAIT_S = 0.25
+# The quorum store's nodes: this run's own database on each node (tests/quorum creates and
+# drops it), for the test process and every process it starts.
+QUORUM_NODE_URLS = [env.url_with_test_database(url, _suffix) for url in QUORUM_NODE_URLS]

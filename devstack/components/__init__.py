@@ -9,6 +9,7 @@ from devstack.components.linkproxy import LinkProxy
 from devstack.components.postgres import PostgresPrimary, PostgresServer
 from devstack.components.redis import Redis
 from devstack.components.replica import StreamingReplica
+from devstack.components.storage_node import StorageNode
 
 __all__ = [
     "Component",
@@ -18,5 +19,6 @@ __all__ = [
     "PostgresServer",
     "PythonDaemon",
     "Redis",
+    "StorageNode",
     "StreamingReplica",
 ]

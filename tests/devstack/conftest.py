@@ -38,6 +38,23 @@ def free_ports(count: int) -> list[int]:
         return [sock.getsockname()[1] for sock in bound]
 
 
+def free_port_block(count: int) -> int:
+    """The first of `count` consecutive ports that are all free now (groups that number their
+    servers' ports from a base, such as quorum, need a block)."""
+    for _ in range(200):
+        (base,) = free_ports(1)
+        if base + count >= 65536:
+            continue
+        with ExitStack() as sockets:
+            try:
+                for port in range(base, base + count):
+                    sockets.enter_context(socket.socket()).bind((config.HOST, port))
+            except OSError:
+                continue
+        return base
+    raise RuntimeError(f"no block of {count} free ports found")
+
+
 def quiet(_line: str) -> None:
     """An echo that prints nothing."""
 
@@ -100,6 +117,7 @@ def stack() -> Iterator[Stack]:
     """The core group (primary, replica_1, redis) in a temp dir on free ports, shared by the
     package's tests and purged at the end."""
     pg_port, replica_port, redis_port = free_ports(3)
+    quorum_nodes = StackConfig().quorum_nodes
     with scratch() as base_dir:
         stack = Stack(
             StackConfig(
@@ -108,6 +126,10 @@ def stack() -> Iterator[Stack]:
                 replica_port=replica_port,
                 redis_port=redis_port,
                 replica_delay_ms=0,
+                # Other groups' servers are not started here; their ports must still not be
+                # those of a stack running on this machine (tests check ports after down).
+                quorum_port=free_port_block(quorum_nodes),
+                quorum_proxy_port=free_port_block(quorum_nodes + 1),
             ),
             honor_given_urls=False,
             echo=quiet,

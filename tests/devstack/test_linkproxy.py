@@ -136,3 +136,25 @@ def test_down_stops_the_proxy(proxy):
     proxy.down()
 
     assert proxy.status()["running"] is False
+
+
+def test_jitter_holds_each_chunk_a_random_share_more_than_the_delay(proxy):
+    proxy.control().set("a->b", delay_ms=20, jitter_ms=200)
+    durations = []
+    for _ in range(8):
+        started = time.monotonic()
+        _round_trip(_listen_port(proxy))
+        durations.append(time.monotonic() - started)
+
+    assert min(durations) >= 0.04
+    assert max(durations) - min(durations) > 0.05
+    assert proxy.control().status()["a->b"]["jitter_ms"] == 200
+
+
+def test_a_route_may_target_another_host():
+    from devstack.linkproxy import parse_route
+
+    route = parse_route("n1=6001:quorum-n1:5432")
+
+    assert (route.listen_port, route.target_host, route.target_port) == (6001, "quorum-n1", 5432)
+    assert parse_route("n2=6002:5432").target_host == "127.0.0.1"

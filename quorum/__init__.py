@@ -1,0 +1,1 @@
+"""Dynamo-style quorum replication: a coordinator in the service over Postgres storage nodes."""
