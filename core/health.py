@@ -18,6 +18,15 @@ from core.replicas import replica_positions
 
 CHECK_TIMEOUT_S = 2.0
 
+# Apps add their own dependencies: a provider returns {check name: callable -> result dict}
+# (empty when the app has nothing configured); each callable is timed like the others.
+ReadinessProvider = Callable[[], dict[str, Callable[[], dict]]]
+_providers: list[ReadinessProvider] = []
+
+
+def readiness_checks_register(provider: ReadinessProvider) -> None:
+    _providers.append(provider)
+
 
 def _timed(check: Callable[[], dict]) -> dict:
     started = time.perf_counter()
@@ -68,6 +77,9 @@ def readiness_report() -> dict:
         checks[f"database:{alias}"] = position.as_dict()
     checks["redis"] = _timed(lambda: check_redis(settings.REDIS_URL))
     checks["celery_broker"] = _timed(lambda: check_broker(settings.CELERY_BROKER_URL))
+    for provider in _providers:
+        for name, check in provider().items():
+            checks[name] = _timed(check)
     down = sorted(name for name, result in checks.items() if not result["ok"])
     return {"status": "ok" if not down else "unavailable", "down": down, "checks": checks}
 

@@ -27,6 +27,13 @@ REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 55433)
 REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 56379)
 SHARD_COUNT: int = max(4, _int_env("STATELAB_SHARDS", 4))
 REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
+# The regions group (DESIGN section 9): r1's port, r2 and r3 on the next two; the link proxy's
+# control port and the first of its six route ports (r1->r2, r1->r3, r2->r1, ...).
+REGION_PORT: int = _int_env("STATELAB_REGION_PORT", 55441)
+REGION_LINKS_PORT: int = _int_env("STATELAB_REGION_LINKS_PORT", 55440)
+REGION_ROUTE_PORT: int = _int_env("STATELAB_REGION_ROUTE_PORT", 55444)
+# How much WAL a publisher keeps for a cut link before its slot is lost (max_slot_wal_keep_size).
+REGION_SLOT_WAL_KEEP_MB: int = max(16, _int_env("STATELAB_REGION_SLOT_WAL_KEEP_MB", 64))
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,10 @@ class StackConfig:
     redis_port: int = REDIS_PORT
     shard_count: int = SHARD_COUNT
     replica_delay_ms: int = REPLICA_DELAY_MS
+    region_port: int = REGION_PORT
+    region_links_port: int = REGION_LINKS_PORT
+    region_route_port: int = REGION_ROUTE_PORT
+    region_slot_wal_keep_mb: int = REGION_SLOT_WAL_KEEP_MB
 
 
 PG_USER = "statelab"
@@ -56,6 +67,25 @@ POSTGRES_VARIABLES = (
     "SHARD_URLS",
 )
 REDIS_VARIABLES = ("REDIS_URL", "CELERY_BROKER_URL")
+REGION_VARIABLES = ("REGION_URLS", "REGION_LINKS_URL")
+
+REGION_NAMES = ("r1", "r2", "r3")
+REGION_DATABASE = "statelab_region"
+
+
+def region_ports(first_port: int = REGION_PORT) -> dict[str, int]:
+    """Region name -> its Postgres server's port."""
+    return {name: first_port + index for index, name in enumerate(REGION_NAMES)}
+
+
+def region_routes(
+    first_route_port: int = REGION_ROUTE_PORT, first_region_port: int = REGION_PORT
+) -> dict[str, tuple[int, int]]:
+    """Link name -> (listen port, target port). Link "ri->rj" carries what region rj's
+    subscription receives from ri: it listens on its own port and forwards to ri's server."""
+    ports = region_ports(first_region_port)
+    links = [(a, b) for a in REGION_NAMES for b in REGION_NAMES if a != b]
+    return {f"{a}->{b}": (first_route_port + index, ports[a]) for index, (a, b) in enumerate(links)}
 
 
 def database_names(shard_count: int = SHARD_COUNT) -> dict[str, str]:
@@ -78,9 +108,13 @@ def embedded_env(
     replica_port: int = REPLICA_PORT,
     redis_port: int = REDIS_PORT,
     shard_count: int = SHARD_COUNT,
+    *,
+    region_port: int = REGION_PORT,
+    region_links_port: int = REGION_LINKS_PORT,
 ) -> dict[str, str]:
     """The URL variables that point at the embedded stack."""
     names = database_names(shard_count)
+    regions = region_ports(region_port)
     return {
         "DATABASE_URL": _pg_url(pg_port, names["default"]),
         "REPLICA_URLS": _pg_url(replica_port, names["default"]),
@@ -89,12 +123,19 @@ def embedded_env(
         "SHARD_URLS": ",".join(_pg_url(pg_port, names[f"shard_{i}"]) for i in range(shard_count)),
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "CELERY_BROKER_URL": f"redis://{HOST}:{redis_port}/1",
+        "REGION_URLS": ",".join(_pg_url(regions[name], REGION_DATABASE) for name in REGION_NAMES),
+        "REGION_LINKS_URL": f"tcp://{HOST}:{region_links_port}",
     }
 
 
 def postgres_given() -> bool:
     """True when DATABASE_URL is set: Postgres is provided elsewhere, the stack starts none."""
     return bool(os.environ.get("DATABASE_URL"))
+
+
+def regions_given() -> bool:
+    """True when REGION_URLS is set: the regions are provided elsewhere."""
+    return bool(os.environ.get("REGION_URLS"))
 
 
 def redis_given() -> bool:

@@ -7,7 +7,9 @@ accepted, as a network partition seen by a client that gets a reset). The region
 logical-replication links and the quorum nodes go through it, so that a partition or a slow
 node is a property of the network, not a flag the application reads.
 
-Run: ``python -m devstack.linkproxy --control-port P --route NAME=LISTEN:TARGET ...``.
+Run: ``python -m devstack.linkproxy --control-port P --route NAME=LISTEN:TARGET ...``
+(``NAME=LISTEN:HOST:TARGET`` for a target on another host, ``--listen-host 0.0.0.0`` in a
+container).
 Control: one JSON object per line on the control port, one answer per line:
 ``{"op": "status"}`` and ``{"op": "set", "route": NAME, "delay_ms": N, "cut": BOOL}`` (either
 field may be left out). State lives in the process only: whoever needs a setting to outlive a
@@ -35,6 +37,7 @@ class Route:
     name: str
     listen_port: int
     target_port: int
+    target_host: str = HOST
     delay_ms: int = 0
     cut: bool = False
     bytes_forwarded: int = 0
@@ -96,7 +99,9 @@ async def _serve(route: Route, client_reader, client_writer) -> None:
         client_writer.transport.abort()
         return
     try:
-        target_reader, target_writer = await asyncio.open_connection(HOST, route.target_port)
+        target_reader, target_writer = await asyncio.open_connection(
+            route.target_host, route.target_port
+        )
     except OSError:
         route.refused_total += 1
         client_writer.transport.abort()
@@ -159,37 +164,43 @@ async def _control(routes: dict[str, Route], reader, writer) -> None:
         writer.close()
 
 
-async def serve(control_port: int, routes: dict[str, Route]) -> None:
+async def serve(control_port: int, routes: dict[str, Route], listen_host: str = HOST) -> None:
     servers = [
         await asyncio.start_server(
-            lambda r, w, route=route: _serve(route, r, w), HOST, route.listen_port
+            lambda r, w, route=route: _serve(route, r, w), listen_host, route.listen_port
         )
         for route in routes.values()
     ]
     servers.append(
-        await asyncio.start_server(lambda r, w: _control(routes, r, w), HOST, control_port)
+        await asyncio.start_server(lambda r, w: _control(routes, r, w), listen_host, control_port)
     )
     await asyncio.gather(*(server.serve_forever() for server in servers))
 
 
 def parse_route(text: str) -> Route:
-    """``NAME=LISTEN:TARGET`` -> Route."""
+    """``NAME=LISTEN:TARGET`` or ``NAME=LISTEN:HOST:TARGET`` -> Route."""
     name, _, ports = text.partition("=")
     listen, _, target = ports.partition(":")
-    if not name or not listen.isdigit() or not target.isdigit():
-        raise argparse.ArgumentTypeError(f"a route is NAME=LISTEN_PORT:TARGET_PORT, got {text!r}")
-    return Route(name=name, listen_port=int(listen), target_port=int(target))
+    host, _, target_port = target.rpartition(":")
+    if not name or not listen.isdigit() or not target_port.isdigit():
+        raise argparse.ArgumentTypeError(
+            f"a route is NAME=LISTEN_PORT:[HOST:]TARGET_PORT, got {text!r}"
+        )
+    return Route(
+        name=name, listen_port=int(listen), target_port=int(target_port), target_host=host or HOST
+    )
 
 
 class LinkControl:
     """Client of a running proxy's control port."""
 
-    def __init__(self, control_port: int, *, timeout: float = 2.0) -> None:
+    def __init__(self, control_port: int, *, timeout: float = 2.0, host: str = HOST) -> None:
         self.control_port = control_port
         self.timeout = timeout
+        self.host = host
 
     def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
-        with socket.create_connection((HOST, self.control_port), timeout=self.timeout) as conn:
+        with socket.create_connection((self.host, self.control_port), timeout=self.timeout) as conn:
             conn.sendall(json.dumps(request).encode() + b"\n")
             answer = conn.makefile("rb").readline()
         reply = json.loads(answer)
@@ -215,11 +226,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m devstack.linkproxy", description=__doc__)
     parser.add_argument("--control-port", type=int, required=True)
     parser.add_argument("--route", type=parse_route, action="append", default=[])
+    parser.add_argument("--listen-host", default=HOST, help=f"address to listen on ({HOST})")
     args = parser.parse_args(argv)
     routes = {route.name: route for route in args.route}
     if len(routes) != len(args.route):
         parser.error("route names must be unique")
-    asyncio.run(serve(args.control_port, routes))
+    asyncio.run(serve(args.control_port, routes, args.listen_host))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 suites can share one stack (e.g. a developer's and CI's, or parallel sessions).
 """
 
-from config.settings import env
+from config.settings import base, env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, DATABASES, REPLICA_ALIASES
 
@@ -38,3 +38,9 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# The regions suite's own database in every region (created and dropped by tests/regions).
+REGION_URLS = [
+    f"{url.rsplit('/', 1)[0]}/test_{url.rsplit('/', 1)[1]}{_suffix}" for url in base.REGION_URLS
+]
+# /readyz in tests reports the regions only where a test turns this on.
+REGIONS = {**base.REGIONS, "readiness": False}
