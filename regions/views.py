@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -16,7 +18,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from regions.convergence import anti_entropy_now
-from regions.errors import InvalidBody
+from regions.errors import InvalidBody, KeyNotFound
 from regions.kinds import operation_parse
 from regions.network import delays_parse, groups_parse, network_set
 from regions.selectors import regions_overview
@@ -30,6 +32,19 @@ from regions.store import (
 )
 
 CONTEXT_HEADER = "X-Causal-Context"
+logger = logging.getLogger(__name__)
+
+
+def after_heal_enqueue() -> None:
+    """The convergence clock and anti-entropy after a heal run in a worker; without a broker
+    the beat's next anti-entropy round does the repair."""
+    from regions.tasks import after_heal_task
+
+    try:
+        after_heal_task.delay()
+    except Exception:  # the heal itself is done; its follow-up is best effort
+        logger.warning("regions: after-heal task not queued", exc_info=True)
+
 
 CONTEXT_PARAMETER = OpenApiParameter(
     CONTEXT_HEADER,
@@ -82,8 +97,6 @@ class RegionValueView(APIView):
         result = region_value_get(region=region, kind=kind, key=key)
         headers = {CONTEXT_HEADER: context_header(kind, key, result.context)}
         if not result.found:
-            from regions.errors import KeyNotFound
-
             raise KeyNotFound(f"Region {region} holds no {kind} value for {key!r}.")
         code = status.HTTP_300_MULTIPLE_CHOICES if result.conflicted else status.HTTP_200_OK
         return Response(result.body(), status=code, headers=headers)
@@ -170,9 +183,7 @@ class RegionsNetworkView(APIView):
         delays = delays_parse(data["delays"]) if "delays" in data else None
         network, healed = network_set(groups=groups, delays=delays)
         if healed:
-            from regions.tasks import after_heal_task
-
-            transaction.on_commit(after_heal_task.delay)
+            transaction.on_commit(after_heal_enqueue)
         return Response({"groups": network.groups, "delays": network.delays, "healed": healed})
 
 
