@@ -81,9 +81,6 @@ def context_key() -> bytes:
 def regions_configured() -> bool:
     """True when REGION_URLS is given, or the embedded regions run (r1 accepts connections):
     the embedded regions are an optional group, not started by a plain `devstack up`."""
-    mode = option("readiness")
-    if mode in (True, False):
-        return mode
     if settings.REGION_URLS_GIVEN:
         return True
     first = region_addresses()[REGION_NAMES[0]]

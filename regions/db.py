@@ -5,6 +5,7 @@ point REGION_URLS at their own database)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -17,6 +18,10 @@ from regions.errors import RegionUnavailable, UnknownRegion
 _lock = threading.Lock()
 _pools: dict[str, ConnectionPool] = {}
 _pools_for: dict[str, RegionAddress] = {}
+# A region that did not answer is not asked again for this long: a page that reads all three
+# regions must not wait a connect timeout per query for one that is down.
+DOWN_RETRY_S = 2.0
+_down_until: dict[str, float] = {}
 
 
 def _configure(conn: psycopg.Connection) -> None:
@@ -54,14 +59,18 @@ def region_connection(region: str) -> Iterator[psycopg.Connection]:
     """A connection to `region`'s database (not autocommit: use ``conn.transaction()``);
     RegionUnavailable (503) when the region cannot be reached."""
     pool = _pool(region)
+    if time.monotonic() < _down_until.get(region, 0.0):
+        raise RegionUnavailable(f"region {region} did not answer a moment ago", region=region)
     try:
         with pool.connection() as conn:
             yield conn
     except (PoolTimeout, psycopg.OperationalError) as error:
+        _down_until[region] = time.monotonic() + DOWN_RETRY_S
         raise RegionUnavailable(
             f"region {region} cannot be reached: {str(error).strip() or type(error).__name__}",
             region=region,
         ) from None
+    _down_until.pop(region, None)
 
 
 def region_connect(region: str, *, autocommit: bool = True, database: str | None = None):
@@ -78,3 +87,4 @@ def pools_close() -> None:
             pool.close(timeout=1)
         _pools.clear()
         _pools_for.clear()
+        _down_until.clear()

@@ -68,3 +68,9 @@ class KeyNotFound(DomainError):
     code = "region_key_not_found"
     status = status.HTTP_404_NOT_FOUND
     title = "No value"
+
+
+class VignetteRunning(DomainError):
+    code = "region_vignette_running"
+    status = status.HTTP_409_CONFLICT
+    title = "A split-brain vignette is running"

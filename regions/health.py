@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from regions.conf import REGION_NAMES, regions_configured
+from regions.conf import REGION_NAMES, option, regions_configured
 
 
 def _check(region: str) -> dict:
@@ -14,7 +14,9 @@ def _check(region: str) -> dict:
 
 
 def regions_readiness() -> dict:
-    """``region:r1`` .. ``region:r3`` checks; none when the regions are not configured."""
-    if not regions_configured():
+    """``region:r1`` .. ``region:r3`` checks; none when the regions are not configured
+    (REGIONS["readiness"]: True, False, or "auto": when regions_configured())."""
+    mode = option("readiness")
+    if mode is False or (mode == "auto" and not regions_configured()):
         return {}
     return {f"region:{region}": (lambda region=region: _check(region)) for region in REGION_NAMES}

@@ -156,6 +156,7 @@ class RepairPlan:
     rows: dict[str, list[tuple]] = field(default_factory=dict)
     tombstones: dict[str, list[tuple]] = field(default_factory=dict)
     corrections: dict[str, list[tuple]] = field(default_factory=dict)
+    removals: dict[str, list[tuple]] = field(default_factory=dict)
     keys: set[tuple[str, str]] = field(default_factory=set)
 
 
@@ -168,6 +169,11 @@ def repair_plan(group: list[str], leaves: list[int]) -> RepairPlan:
         for pk, (_digest, fields) in tombstones.items():
             all_tombstones.setdefault(pk, fields)
     tombstoned = {pk[:4] for pk in all_tombstones}
+    for region in group:
+        stale = sorted(pk for pk in contents[region][0] if pk in tombstoned)
+        if stale:
+            plan.removals[region] = stale
+            plan.keys.update(pk[:2] for pk in stale)
     for region in group:
         held = contents[region][1]
         missing = [fields for pk, fields in all_tombstones.items() if pk not in held]
@@ -202,7 +208,8 @@ def _apply_plan(region: str, plan: RepairPlan) -> None:
     rows = plan.rows.get(region, [])
     tombstones = plan.tombstones.get(region, [])
     corrections = plan.corrections.get(region, [])
-    if not (rows or tombstones or corrections):
+    removals = plan.removals.get(region, [])
+    if not (rows or tombstones or corrections or removals):
         return
     with region_connect(region, autocommit=False) as conn:
         conn.execute("SELECT pg_advisory_xact_lock(7471002)")
@@ -220,6 +227,12 @@ def _apply_plan(region: str, plan: RepairPlan) -> None:
                         f"INSERT INTO regions_row ({ROW_FIELDS}) "  # noqa: S608
                         "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
                         [_jsonb(r, (4, 5, 6)) for r in rows],
+                    )
+                if removals:
+                    cursor.executemany(
+                        "DELETE FROM regions_row WHERE kind = %s AND key = %s AND origin = %s "
+                        "AND counter = %s",
+                        removals,
                     )
                 if corrections:
                     cursor.executemany(
@@ -247,6 +260,7 @@ class AntiEntropyReport:
     rows_copied: int = 0
     tombstones_copied: int = 0
     rows_corrected: int = 0
+    rows_removed: int = 0
     roots_before: dict[str, str] = field(default_factory=dict)
     reconciled: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
@@ -262,6 +276,7 @@ class AntiEntropyReport:
             "rows_copied": self.rows_copied,
             "tombstones_copied": self.tombstones_copied,
             "rows_corrected": self.rows_corrected,
+            "rows_removed": self.rows_removed,
             "roots_before": self.roots_before,
             "reconciled": self.reconciled,
             "duration_s": round(self.duration_s, 3),
@@ -294,6 +309,9 @@ def group_anti_entropy(group: list[str], report: AntiEntropyReport) -> None:
     copied_rows = sum(len(rows) for rows in plan.rows.values())
     copied_tombstones = sum(len(rows) for rows in plan.tombstones.values())
     corrected = sum(len(rows) for rows in plan.corrections.values())
+    removed = sum(len(rows) for rows in plan.removals.values())
+    report.rows_removed += removed
+    metrics.anti_entropy_repairs_total.labels("removed").inc(removed)
     report.rows_copied += copied_rows
     report.tombstones_copied += copied_tombstones
     report.rows_corrected += corrected

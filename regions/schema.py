@@ -17,7 +17,10 @@ repair copies them, every region ends with the same rows: the union of tombstone
 union of rows minus the tombstoned ones. Replication never meets a conflict: no replicated
 DELETE or UPDATE, no INSERT of an existing key (the trigger turns it into a no-op).
 
-The trigger functions set their own search_path: an apply worker runs with an empty one.
+The triggers take the key's advisory lock (the one a write takes, regions.store.key_lock): a
+row and its tombstone arriving at once through two apply workers would otherwise each miss the
+other (both uncommitted) and both stay. They set their own search_path: an apply worker runs
+with an empty one.
 
 Subscriptions: region b subscribes to a's publication as ``<database>_<a>_to_<b>`` through the
 proxy's route "a->b", with ``origin = none`` (PostgreSQL 16) so that b receives only what a's
@@ -92,6 +95,7 @@ CREATE SEQUENCE IF NOT EXISTS regions_dot;
 CREATE OR REPLACE FUNCTION regions_row_admit() RETURNS trigger LANGUAGE plpgsql
 SET search_path = public AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(NEW.kind || '/' || NEW.key, 7471));
     IF EXISTS (SELECT 1 FROM regions_tombstone t WHERE t.kind = NEW.kind AND t.key = NEW.key
                AND t.origin = NEW.origin AND t.counter = NEW.counter)
        OR EXISTS (SELECT 1 FROM regions_row r WHERE r.kind = NEW.kind AND r.key = NEW.key
@@ -103,6 +107,7 @@ END $$;
 CREATE OR REPLACE FUNCTION regions_tombstone_admit() RETURNS trigger LANGUAGE plpgsql
 SET search_path = public AS $$
 BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended(NEW.kind || '/' || NEW.key, 7471));
     IF EXISTS (SELECT 1 FROM regions_tombstone t WHERE t.kind = NEW.kind AND t.key = NEW.key
                AND t.origin = NEW.origin AND t.counter = NEW.counter
                AND t.by_region = NEW.by_region) THEN

@@ -7,12 +7,13 @@ from typing import Any
 import psycopg
 
 from causal.clocks import siblings
-from regions.conf import REGION_NAMES, links_endpoint
+from regions.conf import REGION_NAMES, links_endpoint, regions_configured
 from regions.convergence import convergence_mark
 from regions.db import region_connection
 from regions.errors import RegionUnavailable
 from regions.links import links_status
 from regions.merkle import tree_of
+from regions.network import network_get
 from regions.store import REASON_LWW_DISCARDED, row_from_db
 
 SIBLING_SCAN_LIMIT = 5000
@@ -84,9 +85,14 @@ def region_summary(region: str) -> dict[str, Any]:
 
 def regions_overview() -> dict[str, Any]:
     """Regions (keys, rows, Merkle root), links (state, lag), the network and its clock."""
-    regions = [region_summary(region) for region in REGION_NAMES]
-    links = [link.as_dict() for link in links_status()]
-    network = convergence_mark()
+    configured = regions_configured()
+    if configured:
+        regions = [region_summary(region) for region in REGION_NAMES]
+        links = [link.as_dict() for link in links_status()]
+        network = convergence_mark()
+    else:
+        regions = [{"name": region, "up": False, "error": "not started"} for region in REGION_NAMES]
+        links, network = [], network_get()
     root_values = {region.get("root") for region in regions}
     convergence_s = (
         (network.converged_at - network.healed_at).total_seconds()
@@ -94,6 +100,7 @@ def regions_overview() -> dict[str, Any]:
         else None
     )
     return {
+        "configured": configured,
         "regions": regions,
         "links": links,
         "network": {

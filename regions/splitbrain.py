@@ -428,3 +428,53 @@ def casualty_table(result: dict[str, Any]) -> str:
         f"{checks['doc_words_kept']}"
     )
     return "\n".join(lines)
+
+
+_vignette_running = threading.Lock()
+
+
+def vignette_start(*, partition_s: float = 5.0, keys: int = 20) -> bool:
+    """Run the vignette in a background thread of this process (the Lab's button); its
+    timeline and casualties land in RegionNetwork.last_vignette as they happen. False when
+    one already runs here."""
+    from django.db import connections
+
+    from regions.models import RegionNetwork
+    from regions.network import network_get
+
+    if not _vignette_running.acquire(blocking=False):
+        return False
+    network_id = network_get().id
+    lines: list[str] = []
+
+    def store(document: dict) -> None:
+        RegionNetwork.objects.filter(id=network_id).update(last_vignette=document)
+
+    def progress(line: str) -> None:
+        lines.append(line)
+        store({"state": "running", "timeline": lines, "started_at": time.time()})
+
+    def run() -> None:
+        try:
+            progress(f"starting: {partition_s:g} s apart, {keys} keys per type")
+            result = split_brain_run(partition_s=partition_s, keys=keys, echo=progress)
+            store(
+                {
+                    "state": "done",
+                    "timeline": lines,
+                    "table": casualty_table(result),
+                    "casualties": result["casualties"],
+                    "naive": result["naive"],
+                    "heal_to_converged_s": result["heal_to_converged_s"],
+                    "finished_at": time.time(),
+                }
+            )
+        except Exception as error:
+            store({"state": "failed", "timeline": lines, "error": str(error)[:500]})
+        finally:
+            _vignette_running.release()
+            connections.close_all()
+
+    store({"state": "running", "timeline": lines, "started_at": time.time()})
+    threading.Thread(target=run, name="split-brain", daemon=True).start()
+    return True

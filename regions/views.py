@@ -18,10 +18,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from regions.convergence import anti_entropy_now
-from regions.errors import InvalidBody, KeyNotFound
+from regions.errors import InvalidBody, KeyNotFound, VignetteRunning
 from regions.kinds import operation_parse
 from regions.network import delays_parse, groups_parse, network_set
 from regions.selectors import regions_overview
+from regions.splitbrain import vignette_start
 from regions.store import (
     context_header,
     context_parse,
@@ -210,3 +211,23 @@ class AntiEntropyView(APIView):
     )
     def post(self, request: Request) -> Response:
         return Response(anti_entropy_now().as_dict())
+
+
+class SplitBrainView(APIView):
+    """The Lab's button: the vignette, short, in the background; GET /api/regions/ shows its
+    timeline (``last_vignette``) as it runs."""
+
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(
+        operation_id="regions_split_brain",
+        request=None,
+        responses={
+            202: inline_serializer("SplitBrainStarted", {"started": serializers.BooleanField()}),
+            409: OpenApiResponse(description="A vignette already runs in this process."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        if not vignette_start():
+            raise VignetteRunning()
+        return Response({"started": True}, status=status.HTTP_202_ACCEPTED)

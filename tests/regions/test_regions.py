@@ -16,6 +16,7 @@ from regions.db import region_connect
 from regions.links import link_control, links_status
 from regions.merkle import roots
 from regions.schema import subscription_name
+from tests.factories import StaffFactory
 from tests.regions.conftest import heal, partition, wait_converged, wait_until
 
 pytestmark = [pytest.mark.regions, pytest.mark.django_db]
@@ -262,6 +263,38 @@ def test_a_tombstone_arriving_before_its_row_keeps_the_row_out(regions, staff_cl
     assert (rows, get(staff_client, "r2", "mv", key).json()["value"]) == (0, "v2")
 
 
+def test_a_row_and_its_tombstone_arriving_at_once_leave_no_row(regions, key):
+    """Two apply workers (here two sessions) insert a row and its tombstone concurrently: the
+    triggers take the key's lock, so the later one sees the earlier one's commit."""
+    import threading
+
+    values = ("mv", key, "r9", 1)
+    with region_connect("r1", autocommit=False) as row_session:
+        row_session.execute(
+            "INSERT INTO regions_row (kind, key, origin, counter, context, value) "
+            "VALUES (%s, %s, %s, %s, '{}', '1')",
+            values,
+        )
+
+        def tombstone() -> None:
+            with region_connect("r1") as conn:
+                conn.execute(
+                    "INSERT INTO regions_tombstone (kind, key, origin, counter, by_region, reason) "
+                    "VALUES (%s, %s, %s, %s, 'r2', 'overwritten')",
+                    values,
+                )
+
+        other = threading.Thread(target=tombstone)
+        other.start()
+        other.join(timeout=0.5)
+        row_session.commit()
+    other.join(timeout=10)
+
+    with region_connect("r1") as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM regions_row WHERE key = %s", (key,)).fetchone()
+    assert rows == 0
+
+
 # ---- anti-entropy ---------------------------------------------------------------------------
 
 
@@ -479,3 +512,69 @@ def test_metrics_show_the_lag_of_every_link(regions, staff_client, settings):
 
     assert 'statelab_regions_link_lag_bytes{link="r1->r2"}' in text
     assert "statelab_regions_siblings_open" in text
+
+
+# ---- the vignette, the Lab, the admin ---------------------------------------------------
+
+
+def test_split_brain_prints_the_timeline_and_the_casualties(regions, tmp_path):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+
+    call_command(
+        "split_brain", "--partition-s", "2", "--keys", "8", "--out-dir", tmp_path, stdout=out
+    )
+
+    text = out.getvalue()
+    assert "partition {r1} | {r2, r3}" in text
+    assert "every region equal" in text
+    assert "needing manual resolution" in text
+    assert "divergent forever" in text
+    assert "counters exact {'counter': True, 'gcounter': True}" in text
+    assert (tmp_path / "split_brain_history.jsonl").stat().st_size > 0
+
+
+def test_only_staff_may_start_the_vignette(regions):
+    from tests.factories import UserFactory
+
+    client = APIClient()
+    client.force_authenticate(UserFactory())
+
+    assert client.post("/api/regions/split-brain").status_code == 403
+
+
+def test_the_lab_page_has_the_regions_panel_and_its_script(regions):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(StaffFactory())
+
+    body = client.get("/lab/").content.decode()
+
+    assert 'id="panel-regions"' in body
+    assert "/static/lab/regions.js" in body
+    assert 'id="regions-split"' in body
+
+
+def test_the_admin_resolves_a_keys_siblings(regions, staff_client, key):
+    from django.test import Client
+
+    split(staff_client)
+    ok_put(staff_client, "r1", "mv", key, {"value": "left"})
+    ok_put(staff_client, "r2", "mv", key, {"value": "right"})
+    heal(staff_client)
+    wait_converged()
+    admin = Client()
+    admin.force_login(StaffFactory(is_superuser=True))
+    page = admin.get(f"/admin/regions/regionnetwork/siblings/r1/{key}/")
+    token = page.context["context_token"]
+
+    admin.post(
+        f"/admin/regions/regionnetwork/siblings/r1/{key}/", {"choice": "0", "context": token}
+    )
+
+    response = get(staff_client, "r1", "mv", key)
+    assert (response.status_code, response.json()["value"]) == (200, "left")
