@@ -38,10 +38,13 @@ def converged(found: dict[str, str | None] | None = None) -> bool:
     return None not in values and len(values) == 1
 
 
-def convergence_mark(network: RegionNetwork | None = None) -> RegionNetwork:
-    """Record the first moment after a heal at which every region has the same root."""
+def convergence_mark(
+    network: RegionNetwork | None = None, *, found: dict[str, str | None] | None = None
+) -> RegionNetwork:
+    """Record the first moment after a heal at which every region has the same root (`found`:
+    roots already read, else read now)."""
     network = network or network_get()
-    if network.healed_at and not network.converged_at and converged():
+    if network.healed_at and not network.converged_at and converged(found):
         network.converged_at = timezone.now()
         RegionNetwork.objects.filter(id=network.id, converged_at__isnull=True).update(
             converged_at=network.converged_at

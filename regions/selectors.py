@@ -20,24 +20,19 @@ SIBLING_SCAN_LIMIT = 5000
 
 
 def _open_sibling_keys(conn: psycopg.Connection, key_prefix: str = "") -> list[str]:
-    found = []
-    candidates = conn.execute(
-        "SELECT key FROM regions_row WHERE kind = 'mv' AND key LIKE %s "
-        "GROUP BY key HAVING count(*) > 1 ORDER BY key LIMIT %s",
+    """One query: the mv rows of keys holding more than one row; siblings decided here."""
+    records = conn.execute(
+        "SELECT kind, key, origin, counter, context, hlc, NULL::jsonb FROM regions_row "
+        "WHERE kind = 'mv' AND key IN (SELECT key FROM regions_row WHERE kind = 'mv' "
+        "AND key LIKE %s GROUP BY key HAVING count(*) > 1 ORDER BY key LIMIT %s)",
         (key_prefix.replace("%", r"\%").replace("_", r"\_") + "%", SIBLING_SCAN_LIMIT),
     ).fetchall()
-    for (key,) in candidates:
-        rows = [
-            row_from_db(record)
-            for record in conn.execute(
-                "SELECT kind, key, origin, counter, context, hlc, value FROM regions_row "
-                "WHERE kind = 'mv' AND key = %s",
-                (key,),
-            )
-        ]
-        if len(siblings(row.version for row in rows)) > 1:
-            found.append(key)
-    return found
+    by_key: dict[str, list] = {}
+    for record in records:
+        by_key.setdefault(record[1], []).append(row_from_db(record))
+    return sorted(
+        key for key, rows in by_key.items() if len(siblings(row.version for row in rows)) > 1
+    )
 
 
 def sibling_keys(region: str, key_prefix: str = "") -> list[str]:
@@ -89,7 +84,8 @@ def regions_overview() -> dict[str, Any]:
     if configured:
         regions = [region_summary(region) for region in REGION_NAMES]
         links = [link.as_dict() for link in links_status()]
-        network = convergence_mark()
+        found = {region["name"]: region.get("root") for region in regions}
+        network = convergence_mark(found=found)
     else:
         regions = [{"name": region, "up": False, "error": "not started"} for region in REGION_NAMES]
         links, network = [], network_get()
