@@ -47,8 +47,9 @@ OWNED_BY = {
     "user_id": lambda owner: str(owner.pk),
 }
 READABLE_BY_OTHERS = {"user_id"}
-# Counter keys are shared names, not objects anyone owns (any user may count "likes:42").
-NOT_OWNED = {"key"}
+# Counter keys are shared names, not objects anyone owns (any user may count "likes:42"); so
+# are the regions' values (any user reads and writes its nearest region's keys).
+NOT_OWNED = {"key", "region"}
 
 
 def _operations() -> list[tuple[str, str, str]]:
