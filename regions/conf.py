@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import time
 from dataclasses import dataclass
 from urllib.parse import unquote, urlsplit
 
+import psycopg
 from django.conf import settings
 
 REGION_NAMES = ("r1", "r2", "r3")
@@ -78,14 +80,26 @@ def context_key() -> bytes:
     return hashlib.sha256(b"statelab-regions-context\0" + settings.SECRET_KEY.encode()).digest()
 
 
+_PROBE_TTL_S = 5.0
+_probed: dict[str, tuple[float, bool]] = {}
+
+
 def regions_configured() -> bool:
-    """True when REGION_URLS is given, or the embedded regions run (r1 accepts connections):
-    the embedded regions are an optional group, not started by a plain `devstack up`."""
+    """True when REGION_URLS is given, or the embedded regions run and hold the configured
+    database (r1 answers a connection to it): the embedded regions are an optional group, not
+    started by a plain `devstack up`. The embedded answer is kept a few seconds."""
     if settings.REGION_URLS_GIVEN:
         return True
     first = region_addresses()[REGION_NAMES[0]]
+    cached = _probed.get(first.conninfo())
+    if cached is not None and time.monotonic() - cached[0] < _PROBE_TTL_S:
+        return cached[1]
     try:
         with socket.create_connection((first.host, first.port), timeout=0.2):
-            return True
-    except OSError:
-        return False
+            pass
+        with psycopg.connect(first.conninfo(), connect_timeout=1):
+            answer = True
+    except (OSError, psycopg.Error):
+        answer = False
+    _probed[first.conninfo()] = (time.monotonic(), answer)
+    return answer

@@ -311,7 +311,7 @@ REGIONS = {
     "max_value_bytes": env.get_int("STATELAB_REGIONS_MAX_VALUE_BYTES", 16 * 1024),
     "max_state_bytes": 256 * 1024,
     "pool_size": env.get_int("STATELAB_REGIONS_POOL_SIZE", 4),
-    "connect_timeout_s": 3.0,
+    "connect_timeout_s": 2.0,
     "statement_timeout_ms": 10_000,
     # /readyz: "auto" reports the regions when REGION_URLS is given or the embedded ones run.
     "readiness": "auto",

@@ -7,8 +7,10 @@
   const cfg = JSON.parse(document.getElementById("lab-config").textContent);
   const SVG = "http://www.w3.org/2000/svg";
   const POSITIONS = { r1: [150, 40], r2: [55, 190], r3: [245, 190] };
-  const POLL_MS = 1000;
+  const POLL_MS = 2000;
   let last = null;
+  let timer = null;
+  let polling = false;
 
   function $(id) { return document.getElementById(id); }
   function el(tag, attrs, ...children) {
@@ -104,13 +106,18 @@
   }
 
   async function poll() {
+    timer = null;
+    if (document.hidden || polling) return; // resumed by visibilitychange
+    polling = true;
     try {
       const r = await api("GET", "/api/regions/");
       if (r.ok) render(r.data); else $("regions-clock").textContent = problem(r);
     } catch (error) {
       $("regions-clock").textContent = "regions: " + error.message;
+    } finally {
+      polling = false;
     }
-    setTimeout(poll, document.hidden ? POLL_MS * 5 : POLL_MS);
+    if (!document.hidden) timer = setTimeout(poll, POLL_MS);
   }
 
   async function network(groups) {
@@ -158,6 +165,9 @@
   bind("regions-write", writeBothSides);
   bind("regions-ae", antiEntropy);
   bind("regions-vignette-run", vignette);
-  setInterval(() => { if (last) clock(last); }, 250);
+  setInterval(() => { if (last && !document.hidden) clock(last); }, 250);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && timer === null && !polling) poll();
+  });
   poll();
 })();
