@@ -1,0 +1,45 @@
+"""The regions' spectrum histories (loadtest/histories/regions.py): a short recording on the
+real regions parses in the checker's format, with every mode and final reads per region."""
+
+from __future__ import annotations
+
+import pytest
+
+from loadtest.histories.regions import MODES, record
+from regions.conf import REGION_NAMES
+from regions.models import RegionNetwork
+
+checker = pytest.importorskip("checker", reason="the history checker (issue 14) is on main")
+
+pytestmark = [pytest.mark.regions, pytest.mark.django_db]
+
+
+@pytest.fixture(scope="module")
+def histories(tmp_path_factory, django_db_blocker, regions_up):
+    """One recording for the module (it takes about 20 s); the network row it committed in
+    the default database is removed again, as other tests start without one."""
+    with django_db_blocker.unblock():
+        try:
+            yield record(out_dir=tmp_path_factory.mktemp("histories"), duration_s=3)
+        finally:
+            RegionNetwork.objects.all().delete()
+
+
+def test_every_mode_records_a_history_the_checker_parses(histories):
+    assert set(histories) == set(MODES)
+    for path in histories.values():
+        assert len(checker.load(path).ops) > 0
+
+
+def test_every_region_reads_every_key_finally(histories):
+    for path in histories.values():
+        history = checker.load(path)
+        finals = {(op.key, op.replica) for op in history.ops if op.final and op.status == "ok"}
+        assert finals == {(key, region) for key in history.datatypes for region in REGION_NAMES}
+
+
+@pytest.mark.parametrize("mode", ["lww-register", "mv-register", "counter", "or-set"])
+def test_the_store_converges_after_the_partition_heals(histories, mode):
+    verdict = checker.check(histories[mode], "convergence")
+
+    assert verdict.outcome == checker.HOLDS, verdict.reason
