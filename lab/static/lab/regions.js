@@ -51,7 +51,11 @@
       const line = svg("line", { x1, y1, x2, y2, class: cls });
       line.append(svg("title", {}, `${a}↔${b}: ${states.join(" / ") || "unknown"}`));
       map.append(line);
-      map.append(svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, class: "note" }, states.join(" / ")));
+      // one word when both directions agree; the two slanted links labelled outside the triangle
+      const label = [...new Set(states)].join(" / ");
+      const side = x1 === x2 || y1 === y2 ? 0 : (x1 + x2) / 2 < POSITIONS.r1[0] ? -1 : 1;
+      const anchor = side < 0 ? "end" : side > 0 ? "start" : "middle";
+      map.append(svg("text", { x: (x1 + x2) / 2 + 6 * side, y: (y1 + y2) / 2 - 4, class: "note", style: `text-anchor: ${anchor}` }, label));
     }
     for (const region of doc.regions || []) {
       const [x, y] = POSITIONS[region.name];
