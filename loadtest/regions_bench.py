@@ -166,46 +166,89 @@ def _write_side(region: str, keys: list[str], errors: list[str]) -> None:
             errors.append(str(error))
 
 
-def convergence(sizes: list[int]) -> list[dict[str, Any]]:
-    """Keys written during a partition (half on each side, all conflicting) -> seconds from
-    the heal to every region having the same Merkle root."""
+def _convergence_once(size: int) -> dict[str, Any]:
     from regions.convergence import converged
     from regions.network import network_set
     from regions.splitbrain import _wait
 
+    prefix = f"conv{int(time.time() * 1000) % 10**9}"
+    keys = [f"{prefix}-{index}" for index in range(size // 2)]
+    network_set(groups=[["r1", "r2", "r3"]])
+    _wait(converged, 60)
+    network_set(groups=[["r1"], ["r2", "r3"]])
+    errors: list[str] = []
+    started = time.monotonic()
+    threads = [
+        threading.Thread(target=_write_side, args=(region, keys, errors)) for region in ("r1", "r2")
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    written_s = time.monotonic() - started
+    network_set(groups=[["r1", "r2", "r3"]])
+    healed = time.monotonic()
+    waited = _wait(converged, 120, poll_s=0.02)
+    return {
+        "keys_written": 2 * len(keys) - len(errors),
+        "write_phase_s": round(written_s, 3),
+        "heal_to_same_root_s": None if waited is None else round(time.monotonic() - healed, 3),
+    }
+
+
+def convergence(sizes: list[int], repeats: int = 3) -> list[dict[str, Any]]:
+    """Keys written during a partition (half on each side, all conflicting) -> seconds from
+    the heal to every region having the same Merkle root: `repeats` runs per size, their
+    median and range."""
+    from regions.convergence import anti_entropy_now
+
     rows = []
     for size in sizes:
-        prefix = f"conv{int(time.time() * 1000) % 10**9}"
-        keys = [f"{prefix}-{index}" for index in range(size // 2)]
-        network_set(groups=[["r1", "r2", "r3"]])
-        _wait(converged, 60)
-        network_set(groups=[["r1"], ["r2", "r3"]])
-        errors: list[str] = []
-        started = time.monotonic()
-        threads = [
-            threading.Thread(target=_write_side, args=(region, keys, errors))
-            for region in ("r1", "r2")
+        runs = []
+        for _ in range(repeats):
+            runs.append(_convergence_once(size))
+            anti_entropy_now()  # reconcile this run's conflicts before the next one
+        times = [
+            run["heal_to_same_root_s"] for run in runs if run["heal_to_same_root_s"] is not None
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        written_s = time.monotonic() - started
-        network_set(groups=[["r1", "r2", "r3"]])
-        healed = time.monotonic()
-        waited = _wait(converged, 120, poll_s=0.02)
-        to_same_root = None if waited is None else round(time.monotonic() - healed, 3)
         rows.append(
             {
-                "keys_written": 2 * len(keys) - len(errors),
-                "write_phase_s": round(written_s, 3),
-                "heal_to_same_root_s": to_same_root,
+                "keys_written": runs[0]["keys_written"],
+                "runs": runs,
+                "heal_to_same_root_s": round(statistics.median(times), 3) if times else None,
+                "heal_to_same_root_min_s": min(times, default=None),
+                "heal_to_same_root_max_s": max(times, default=None),
+                "not_converged": len(runs) - len(times),
             }
         )
     return rows
 
 
-def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "median": round(statistics.median(values), 3),
+        "min": round(min(values), 3),
+        "max": round(max(values), 3),
+    }
+
+
+def _vignette_spread(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The vignette's figures over its runs: median and range of each."""
+    figures = {
+        "heal_to_converged_s": [run["heal_to_converged_s"] for run in runs],
+        "keys_in_conflict": [run["casualties"]["keys_in_conflict"] for run in runs],
+        "manual_percent": [run["casualties"]["manual_percent"] for run in runs],
+        "lww_acknowledged_writes_lost": [
+            run["casualties"]["lww_acknowledged_writes_lost"] for run in runs
+        ],
+        "naive_divergent_forever": [run["naive"]["divergent_forever"] for run in runs],
+    }
+    return {"runs": len(runs)} | {
+        name: {"values": values, **_spread(values)} for name, values in figures.items()
+    }
+
+
+def run(duration_s: float, out_dir: Path, repeats: int = 3) -> dict[str, Any]:
     """Every measurement within about `duration_s` seconds; the figures, also written to
     `out_dir`/regions_bench.json, the vignette's history to split_brain_history.jsonl."""
     _django()
@@ -227,16 +270,24 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
         began = time.monotonic()
         figures: dict[str, Any] = {"latency": latency(duration_s * 0.25)}
         scale = max(1, int(duration_s // 30))
-        figures["convergence"] = convergence([100 * scale, 400 * scale, 1600 * scale])
-        anti_entropy_now()  # reconcile those conflicts now, not inside the vignette's timing
-        vignette = split_brain_run(
-            partition_s=max(4.0, duration_s * 0.15), keys=40, out_dir=out_dir, echo=lambda _: None
-        )
+        figures["convergence"] = convergence([100 * scale, 400 * scale, 1600 * scale], repeats)
+        runs = [
+            split_brain_run(
+                partition_s=max(4.0, duration_s * 0.15),
+                keys=40,
+                out_dir=out_dir if index == 0 else None,
+                echo=lambda _: None,
+                seed=7 + index,
+            )
+            for index in range(repeats)
+        ]
+        vignette = runs[0]
         figures["split_brain"] = {
             key: vignette[key]
             for key in ("timeline", "casualties", "naive", "checks", "heal_to_converged_s")
         }
         figures["split_brain"]["table"] = casualty_table(vignette)
+        figures["split_brain_runs"] = _vignette_spread(runs)
         figures["history"] = vignette.get("history")
         figures["duration_s"] = round(time.monotonic() - began, 1)
     finally:
@@ -250,8 +301,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.regions_bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (about)")
     parser.add_argument("--out-dir", type=Path, default=Path("bench/results/regions"))
+    parser.add_argument("--repeats", type=int, default=3, help="convergence runs per size")
     args = parser.parse_args(argv)
-    figures = run(args.duration, args.out_dir)
+    figures = run(args.duration, args.out_dir, max(1, args.repeats))
     latency_figures = figures["latency"]
     print("write latency (ms): p50 / p99")
     for name, values in latency_figures.items():
@@ -261,9 +313,14 @@ def main(argv: list[str] | None = None) -> None:
     for row in figures["convergence"]:
         print(
             f"  {row['keys_written']:>6} keys written in the partition -> "
-            f"{row['heal_to_same_root_s']} s to the same root"
+            f"{row['heal_to_same_root_s']} s to the same root (median of {len(row['runs'])}; "
+            f"{row['heal_to_same_root_min_s']}-{row['heal_to_same_root_max_s']} s)"
         )
     print(figures["split_brain"]["table"])
+    print(f"the vignette over {figures['split_brain_runs']['runs']} runs (median, range):")
+    for name, values in figures["split_brain_runs"].items():
+        if isinstance(values, dict):
+            print(f"  {name:<32}{values['median']} ({values['min']}-{values['max']})")
     print(f"results: {args.out_dir}")
 
 
