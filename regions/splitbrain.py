@@ -5,7 +5,9 @@ updated in place and replicated as they are) and the keys it leaves divergent fo
 
 Used by ``python manage.py split_brain``, the Lab's button (POST /api/regions/split-brain) and
 loadtest/regions_bench.py. Clients call the services in this process (the store's own code
-path, without HTTP). The operations are recorded as a history (JSON lines, DESIGN section 11).
+path, without HTTP). The operations are recorded as histories in the checker's format (JSON
+lines, DESIGN section 11): the store's, and the naive store's apart; ``python -m checker FILE
+--model convergence``.
 """
 
 from __future__ import annotations
@@ -46,25 +48,31 @@ class History:
     events: list[dict] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, process: str, kind: str, f: str, key: str, value: Any) -> None:
+    def add(
+        self, process: str, kind: str, f: str, key: str, value: Any, *, session: str = "", **extra
+    ) -> None:
         with self.lock:
             self.events.append(
                 {
                     "process": process,
-                    "session": process,
+                    "session": session or process,
                     "type": kind,
                     "f": f,
                     "key": key,
                     "value": value,
+                    **extra,
                     "time": time.monotonic_ns() - self.started_ns,
                 }
             )
 
-    def write(self, path: Path) -> None:
+    def write(self, path: Path, *, naive: bool = False) -> None:
+        """The store's events, or (naive) the naive store's: two histories, as the naive
+        store's divergence would otherwise be the only verdict of the whole run."""
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w") as out:
             for event in self.events:
-                out.write(json.dumps(event, separators=(",", ":")) + "\n")
+                if event["key"].startswith("naive/") == naive:
+                    out.write(json.dumps(event, separators=(",", ":")) + "\n")
 
 
 @dataclass
@@ -105,6 +113,7 @@ def _client(
 ) -> None:
     chooser = random.Random(seed)  # noqa: S311 - a workload, not a secret
     sequence = 0
+    process = name
     while time.monotonic() < until:
         sequence += 1
         kind = chooser.choice([*KINDS, "naive"])
@@ -137,42 +146,56 @@ def _client(
             word = f"{chooser.choice(WORDS)}-{name}-{sequence}"
             value = word
             operation = Operation(kind, "insert", (0, word + " "))
-        process, full_key = name, f"{kind}/{key}"
-        history.add(process, "invoke", operation.history_f(), full_key, value)
+        full_key = f"{kind}/{key}"
+        f = _history_f(operation)
+        history.add(process, "invoke", f, full_key, value, session=name, replica=region)
         try:
             region_value_write(
                 region=region, kind=kind, key=key, operation=operation, context=context
             )
         except Exception as error:
             ledger.refused += 1
-            history.add(process, "fail", operation.history_f(), full_key, str(error)[:200])
+            # the transaction may or may not have committed: info, and a new process after it
+            history.add(process, "info", f, full_key, value, session=name, error=str(error)[:200])
+            process = f"{name}+{ledger.refused}"
             continue
-        history.add(process, "ok", operation.history_f(), full_key, value)
+        history.add(process, "ok", f, full_key, value, session=name, replica=region)
         ledger.ack(side, kind, key, amount, word)
+
+
+def _history_f(operation: Operation) -> str:
+    """The checker's function: a text edit here only inserts a unique word, so the document
+    is checked as the set of its words (an insert adds one)."""
+    return "add" if operation.kind == "doc" else operation.history_f()
 
 
 def _naive_update(name, region, key, sequence, *, history, ledger) -> None:
     value = f"{name}#{sequence}"
-    history.add(name, "invoke", "write", f"naive/{key}", value)
+    history.add(name, "invoke", "write", f"naive/{key}", value, replica=region)
     with region_connection(region) as conn, conn.transaction():
         conn.execute(
             "UPDATE regions_naive SET value = %s, region = %s WHERE key = %s",
             (json.dumps(value), region, key),
         )
-    history.add(name, "ok", "write", f"naive/{key}", value)
+    history.add(name, "ok", "write", f"naive/{key}", value, replica=region)
     with ledger.lock:
         ledger.naive[key].add(region)
         ledger.acknowledged += 1
 
 
-def _naive_prepare(prefix: str, keys: int) -> list[str]:
+def _naive_prepare(prefix: str, keys: int, history: History) -> list[str]:
+    """The naive rows, inserted in r1 (recorded as writes of their initial value)."""
     names = [f"{prefix}-naive-{index}" for index in range(keys)]
+    for name in names:
+        history.add(f"setup-{name}", "invoke", "write", f"naive/{name}", f"init:{name}")
     with region_connection("r1") as conn, conn.transaction():
         conn.cursor().executemany(
-            "INSERT INTO regions_naive (key, value, region) VALUES (%s, '0', 'r1') "
+            "INSERT INTO regions_naive (key, value, region) VALUES (%s, %s, 'r1') "
             "ON CONFLICT DO NOTHING",
-            [(name,) for name in names],
+            [(name, json.dumps(f"init:{name}")) for name in names],
         )
+    for name in names:
+        history.add(f"setup-{name}", "ok", "write", f"naive/{name}", f"init:{name}", replica="r1")
 
     def everywhere() -> bool:
         for region in REGION_NAMES:
@@ -210,6 +233,33 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.05)
     return None
 
 
+def _final_read(history: History, region: str, key: str, result: Any) -> None:
+    """A final read in the checker's terms: a text as the set of its words; siblings are no
+    register value (recorded as a failed read carrying them: the key still needs a client)."""
+    reader = f"reader-{region}"
+    history.add(reader, "invoke", "read", key, None, final=True, replica=region)
+    if result.conflicted:
+        siblings = sorted(str(s["value"]) for s in result.siblings)
+        history.add(reader, "fail", "read", key, None, replica=region, siblings=siblings)
+        return
+    value = result.value.split() if result.kind == "doc" else result.value
+    history.add(reader, "ok", "read", key, value, final=True, replica=region)
+
+
+def _naive_final_reads(history: History, keys: list[str]) -> None:
+    for region in REGION_NAMES:
+        with region_connection(region) as conn:
+            values = dict(
+                conn.execute(
+                    "SELECT key, value FROM regions_naive WHERE key = ANY(%s)", (keys,)
+                ).fetchall()
+            )
+        for key in keys:
+            reader = f"reader-{region}"
+            history.add(reader, "invoke", "read", f"naive/{key}", None, final=True, replica=region)
+            history.add(reader, "ok", "read", f"naive/{key}", values.get(key), replica=region)
+
+
 def _final_state(prefix: str, ledger: Ledger, history: History) -> dict[str, Any]:
     """Read every written key in every region (recorded as reads); the checks and casualties."""
     mv_manual = 0
@@ -220,13 +270,7 @@ def _final_state(prefix: str, ledger: Ledger, history: History) -> dict[str, Any
             seen = []
             for region in REGION_NAMES:
                 result = region_value_get(region=region, kind=kind, key=key)
-                shown = (
-                    sorted(str(s["value"]) for s in result.siblings)
-                    if result.conflicted
-                    else result.value
-                )
-                history.add(f"reader-{region}", "invoke", "read", f"{kind}/{key}", None)
-                history.add(f"reader-{region}", "ok", "read", f"{kind}/{key}", shown)
+                _final_read(history, region, f"{kind}/{key}", result)
                 seen.append(result)
             if kind == "mv" and seen[0].conflicted:
                 mv_manual += 1
@@ -262,7 +306,7 @@ def split_brain_run(
     history, ledger = History(), Ledger()
     network_set(groups=[list(REGION_NAMES)])
     _wait(converged, 60)
-    naive_keys = _naive_prepare(prefix, keys)
+    naive_keys = _naive_prepare(prefix, keys, history)
     timeline: list[tuple[float, str]] = []
     t0 = time.monotonic()
 
@@ -340,6 +384,7 @@ def split_brain_run(
     )
     converged_s = time.monotonic() - heal_at
     checks = _final_state(prefix, ledger, history)
+    _naive_final_reads(history, naive_keys)
     naive_divergent, naive_total = _naive_divergent(prefix)
     naive_conflicts = sum(1 for regions in ledger.naive.values() if len(regions) > 1)
     casualties = _casualties(ledger, conflicts, checks)
@@ -364,8 +409,10 @@ def split_brain_run(
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
         history.write(out_dir / "split_brain_history.jsonl")
+        history.write(out_dir / "split_brain_naive_history.jsonl", naive=True)
         (out_dir / "split_brain.json").write_text(json.dumps(result, indent=2, default=str))
         result["history"] = str(out_dir / "split_brain_history.jsonl")
+        result["naive_history"] = str(out_dir / "split_brain_naive_history.jsonl")
     return result
 
 

@@ -43,3 +43,14 @@ def test_the_store_converges_after_the_partition_heals(histories, mode):
     verdict = checker.check(histories[mode], "convergence")
 
     assert verdict.outcome == checker.HOLDS, verdict.reason
+
+
+def test_the_vignettes_histories_parse_with_final_reads_of_every_region(regions, tmp_path):
+    from regions.splitbrain import split_brain_run
+
+    split_brain_run(partition_s=1.0, keys=4, out_dir=tmp_path, echo=lambda _: None)
+
+    for name in ("split_brain_history.jsonl", "split_brain_naive_history.jsonl"):
+        history = checker.load(tmp_path / name)
+        finals = {op.replica for op in history.ops if op.final}
+        assert finals == set(REGION_NAMES), name

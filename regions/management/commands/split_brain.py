@@ -36,3 +36,4 @@ class Command(BaseCommand):
         self.stdout.write(casualty_table(result))
         if result.get("history"):
             self.stdout.write(f"history: {result['history']}")
+            self.stdout.write(f"the naive store's history: {result['naive_history']}")
