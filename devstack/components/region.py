@@ -41,7 +41,6 @@ class RegionServer(PostgresServer):
                 "max_wal_size": "'256MB'",
                 "wal_retrieve_retry_interval": "'500ms'",
                 "wal_receiver_status_interval": "'1s'",
-                "hot_standby": "off",
                 "max_connections": "60",
                 "shared_buffers": "'32MB'",
                 "work_mem": "'4MB'",
