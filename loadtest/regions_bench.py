@@ -297,6 +297,51 @@ def run(duration_s: float, out_dir: Path, repeats: int = 3) -> dict[str, Any]:
     return figures
 
 
+def extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> Any:
+    """The regions as an extra of ``make bench`` (the ``ExtraRun`` protocol of
+    loadtest.extras: register ``Extra("regions", extra_run, ...)`` in loadtest/plan.py). The
+    service is not used: the regions are measured through their services in this process."""
+    from loadtest.extras import ExtraResult, Plot
+
+    figures = run(max(20.0, 60.0 * scale), work_dir / "regions", repeats=3 if scale >= 1 else 1)
+    latency_figures = figures["latency"]
+    spread = figures["split_brain_runs"]
+    scalars = {
+        **{
+            f"local_write_p50_ms_{region}": latency_figures[f"region_{region}"]["p50_ms"]
+            for region in ("r1", "r2", "r3")
+        },
+        "primary_write_p50_ms": latency_figures["main_primary"]["p50_ms"],
+        "far_leader_write_p50_ms": latency_figures["single_leader_from_another_region"]["p50_ms"],
+        "vignette_heal_to_equal_s": spread["heal_to_converged_s"]["median"],
+        "vignette_manual_percent": spread["manual_percent"]["median"],
+        "vignette_lww_writes_lost": spread["lww_acknowledged_writes_lost"]["median"],
+        "vignette_naive_divergent_keys": spread["naive_divergent_forever"]["median"],
+    }
+    rows = [
+        {
+            "keys_written": row["keys_written"],
+            "heal_to_same_root_s": row["heal_to_same_root_s"],
+            "min_s": row["heal_to_same_root_min_s"],
+            "max_s": row["heal_to_same_root_max_s"],
+        }
+        for row in figures["convergence"]
+    ]
+    plot = Plot(
+        title="regions: heal -> every region the same Merkle root",
+        x=[row["keys_written"] for row in rows],
+        series={
+            name: [row[key] for row in rows]
+            for name, key in (("median", "heal_to_same_root_s"), ("min", "min_s"), ("max", "max_s"))
+        },
+        xlabel="conflicting keys written during the partition",
+        ylabel="seconds",
+    )
+    scalars["duration_s"] = figures["duration_s"]
+    details = {name: value for name, value in figures.items() if isinstance(value, dict | list)}
+    return ExtraResult(figures=scalars, table=rows, plot=plot, details=details)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m loadtest.regions_bench", description=__doc__)
     parser.add_argument("--duration", type=float, default=60.0, help="seconds (about)")
