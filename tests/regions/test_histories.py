@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from loadtest.histories.regions import MODES, record
 from regions.conf import REGION_NAMES
 from regions.models import RegionNetwork
 
 checker = pytest.importorskip("checker", reason="the history checker (issue 14) is on main")
+
+from loadtest.histories.regions import MODES, record  # noqa: E402 - needs the checker
 
 pytestmark = [pytest.mark.regions, pytest.mark.django_db]
 
