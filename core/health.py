@@ -18,14 +18,13 @@ from core.replicas import replica_positions
 
 CHECK_TIMEOUT_S = 2.0
 
-# Apps add their own dependencies: a provider returns {check name: callable -> result dict}
-# (empty when the app has nothing configured); each callable is timed like the others.
-ReadinessProvider = Callable[[], dict[str, Callable[[], dict]]]
-_providers: list[ReadinessProvider] = []
+_readiness_checks: list[Callable[[], dict[str, dict]]] = []
 
 
-def readiness_checks_register(provider: ReadinessProvider) -> None:
-    _providers.append(provider)
+def readiness_check_register(check: Callable[[], dict[str, dict]]) -> None:
+    """Add checks an app owns to ``/readyz`` (e.g. its replicas' positions): ``check()``
+    returns results by name, each with ``ok``."""
+    _readiness_checks.append(check)
 
 
 def _timed(check: Callable[[], dict]) -> dict:
@@ -75,11 +74,10 @@ def readiness_report() -> dict:
         checks[f"database:{alias}"] = _timed(lambda alias=alias: check_database(alias))
     for alias, position in replica_positions().items():
         checks[f"database:{alias}"] = position.as_dict()
+    for check in _readiness_checks:
+        checks.update(check())
     checks["redis"] = _timed(lambda: check_redis(settings.REDIS_URL))
     checks["celery_broker"] = _timed(lambda: check_broker(settings.CELERY_BROKER_URL))
-    for provider in _providers:
-        for name, check in provider().items():
-            checks[name] = _timed(check)
     down = sorted(name for name, result in checks.items() if not result["ok"])
     return {"status": "ok" if not down else "unavailable", "down": down, "checks": checks}
 

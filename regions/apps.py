@@ -10,10 +10,10 @@ class RegionsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core.health import readiness_checks_register
+        from core.health import readiness_check_register
         from core.metrics import scrape_collector_register
         from regions.health import regions_readiness
         from regions.metrics import RegionsCollector
 
         scrape_collector_register(RegionsCollector())
-        readiness_checks_register(regions_readiness)
+        readiness_check_register(regions_readiness)
