@@ -16,6 +16,11 @@ REDIS_PORT ?= 56379
 REPLICA_DELAY_MS ?= 0
 QUORUM_PORT ?= $(or $(STATELAB_QUORUM_PORT),55450)
 QUORUM_PROXY_PORT ?= $(or $(STATELAB_QUORUM_PROXY_PORT),55470)
+# The regions group (three Postgres servers and their link proxy): r1's port (r2, r3 follow),
+# the proxy's control port and the first of its six route ports.
+REGION_PORT ?= $(or $(STATELAB_REGION_PORT),55441)
+REGION_LINKS_PORT ?= $(or $(STATELAB_REGION_LINKS_PORT),55440)
+REGION_ROUTE_PORT ?= $(or $(STATELAB_REGION_ROUTE_PORT),55444)
 export STATELAB_PG_PORT := $(PG_PORT)
 export STATELAB_REPLICA_PORT := $(REPLICA_PORT)
 export STATELAB_REDIS_PORT := $(REDIS_PORT)
@@ -23,10 +28,13 @@ export STATELAB_REPLICA_DELAY_MS := $(REPLICA_DELAY_MS)
 export STATELAB_WEB_PORT := $(WEB_PORT)
 export STATELAB_QUORUM_PORT := $(QUORUM_PORT)
 export STATELAB_QUORUM_PROXY_PORT := $(QUORUM_PROXY_PORT)
+export STATELAB_REGION_PORT := $(REGION_PORT)
+export STATELAB_REGION_LINKS_PORT := $(REGION_LINKS_PORT)
+export STATELAB_REGION_ROUTE_PORT := $(REGION_ROUTE_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-run lock up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
+.PHONY: help venv venv-run lock up stack-up regions-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos split-brain
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
@@ -34,6 +42,7 @@ help:
 	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
+	@echo "make split-brain  the regions' split-brain vignette (partition, heal, casualties)"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
 # Installs come from the locks in requirements/ (hashes checked; `make lock` regenerates them
@@ -72,9 +81,15 @@ up stack-up: venv-run
 status: venv-run
 	$(BIN)/python -m devstack status
 
-migrate: stack-up
+# The regions and the quorum nodes are optional groups of the stack: `make run` starts them
+# (the tests start them on demand).
+regions-up: venv-run
+	$(BIN)/python -m devstack up --group regions
+
+migrate: stack-up regions-up
 	$(BIN)/python -m devstack up --group quorum
 	$(BIN)/python manage.py migrate_all
+	$(BIN)/python manage.py regions_setup
 	$(BIN)/python manage.py quorum_setup
 
 seed: migrate
@@ -95,6 +110,10 @@ bench-quick: venv stack-up
 # The chaos soak (README "Reliability"): CHAOS_ARGS="--duration 600" for a longer one.
 chaos: venv migrate
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
+
+# The split-brain vignette on the regions (architecture section 9): SPLIT_BRAIN_ARGS="--partition-s 20".
+split-brain: migrate
+	$(BIN)/python manage.py split_brain $(SPLIT_BRAIN_ARGS)
 
 stop:
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi

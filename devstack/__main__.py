@@ -21,6 +21,8 @@ def _print_env() -> int:
         skipped.update(config.REDIS_VARIABLES)
     if config.quorum_given():
         skipped.update(config.QUORUM_VARIABLES)
+    if config.regions_given():
+        skipped.update(config.REGION_VARIABLES)
     for name, value in config.embedded_env().items():
         if name not in skipped:
             print(f"export {name}={shlex.quote(value)}")

@@ -34,6 +34,13 @@ QUORUM_NODE_COUNT: int = max(4, _int_env("STATELAB_QUORUM_NODES", 5))
 QUORUM_PORT: int = _int_env("STATELAB_QUORUM_PORT", 55450)
 QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 55470)
 QUORUM_DATABASE = "statelab_quorum"
+# The regions group (architecture section 9): r1's port, r2 and r3 on the next two; the link proxy's
+# control port and the first of its six route ports (r1->r2, r1->r3, r2->r1, ...).
+REGION_PORT: int = _int_env("STATELAB_REGION_PORT", 55441)
+REGION_LINKS_PORT: int = _int_env("STATELAB_REGION_LINKS_PORT", 55440)
+REGION_ROUTE_PORT: int = _int_env("STATELAB_REGION_ROUTE_PORT", 55444)
+# How much WAL a publisher keeps for a cut link before its slot is lost (max_slot_wal_keep_size).
+REGION_SLOT_WAL_KEEP_MB: int = max(16, _int_env("STATELAB_REGION_SLOT_WAL_KEEP_MB", 64))
 
 
 @dataclass(frozen=True)
@@ -52,6 +59,10 @@ class StackConfig:
     quorum_nodes: int = QUORUM_NODE_COUNT
     quorum_port: int = QUORUM_PORT
     quorum_proxy_port: int = QUORUM_PROXY_PORT
+    region_port: int = REGION_PORT
+    region_links_port: int = REGION_LINKS_PORT
+    region_route_port: int = REGION_ROUTE_PORT
+    region_slot_wal_keep_mb: int = REGION_SLOT_WAL_KEEP_MB
 
 
 PG_USER = "statelab"
@@ -72,6 +83,27 @@ QUORUM_VARIABLES = ("QUORUM_NODE_URLS",)
 def quorum_node_names(count: int = QUORUM_NODE_COUNT) -> list[str]:
     """The quorum store's node names, n1..n<count>, in the order of QUORUM_NODE_URLS."""
     return [f"n{number}" for number in range(1, count + 1)]
+
+
+REGION_VARIABLES = ("REGION_URLS", "REGION_LINKS_URL")
+
+REGION_NAMES = ("r1", "r2", "r3")
+REGION_DATABASE = "statelab_region"
+
+
+def region_ports(first_port: int = REGION_PORT) -> dict[str, int]:
+    """Region name -> its Postgres server's port."""
+    return {name: first_port + index for index, name in enumerate(REGION_NAMES)}
+
+
+def region_routes(
+    first_route_port: int = REGION_ROUTE_PORT, first_region_port: int = REGION_PORT
+) -> dict[str, tuple[int, int]]:
+    """Link name -> (listen port, target port). Link "ri->rj" carries what region rj's
+    subscription receives from ri: it listens on its own port and forwards to ri's server."""
+    ports = region_ports(first_region_port)
+    links = [(a, b) for a in REGION_NAMES for b in REGION_NAMES if a != b]
+    return {f"{a}->{b}": (first_route_port + index, ports[a]) for index, (a, b) in enumerate(links)}
 
 
 def database_names(shard_count: int = SHARD_COUNT) -> dict[str, str]:
@@ -97,10 +129,13 @@ def embedded_env(
     *,
     quorum_nodes: int = QUORUM_NODE_COUNT,
     quorum_proxy_port: int = QUORUM_PROXY_PORT,
+    region_port: int = REGION_PORT,
+    region_links_port: int = REGION_LINKS_PORT,
 ) -> dict[str, str]:
     """The URL variables that point at the embedded stack (the quorum nodes through their
     link proxy's routes)."""
     names = database_names(shard_count)
+    regions = region_ports(region_port)
     return {
         "DATABASE_URL": _pg_url(pg_port, names["default"]),
         "REPLICA_URLS": _pg_url(replica_port, names["default"]),
@@ -113,6 +148,8 @@ def embedded_env(
             _pg_url(quorum_proxy_port + number, QUORUM_DATABASE)
             for number in range(1, quorum_nodes + 1)
         ),
+        "REGION_URLS": ",".join(_pg_url(regions[name], REGION_DATABASE) for name in REGION_NAMES),
+        "REGION_LINKS_URL": f"tcp://{HOST}:{region_links_port}",
     }
 
 
@@ -124,6 +161,11 @@ def postgres_given() -> bool:
 def quorum_given() -> bool:
     """True when QUORUM_NODE_URLS is set: the storage nodes are provided elsewhere."""
     return bool(os.environ.get("QUORUM_NODE_URLS"))
+
+
+def regions_given() -> bool:
+    """True when REGION_URLS is set: the regions are provided elsewhere."""
+    return bool(os.environ.get("REGION_URLS"))
 
 
 def redis_given() -> bool:

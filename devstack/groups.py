@@ -21,11 +21,14 @@ in a group function below (new ports: new StackConfig fields read from STATELAB_
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from devstack import config as stack_config
 from devstack.components import (
     Component,
     LinkProxy,
     PostgresPrimary,
     Redis,
+    RegionLinks,
+    RegionServer,
     StorageNode,
     StreamingReplica,
 )
@@ -100,3 +103,24 @@ def quorum(workspace: Workspace, config: StackConfig) -> list[Component]:
     proxy.given_by = "QUORUM_NODE_URLS"
     proxy.port_variable = "STATELAB_QUORUM_PROXY_PORT"
     return [*nodes, proxy]
+
+
+@group("regions")
+def regions(workspace: Workspace, config: StackConfig) -> list[Component]:
+    """Three regions r1, r2, r3 (Postgres servers with wal_level=logical) and the proxy whose
+    six routes carry their logical-replication links; the regions app creates the schema,
+    publications and subscriptions (``python manage.py regions_setup``)."""
+    ports = stack_config.region_ports(config.region_port)
+    servers: list[Component] = [
+        RegionServer(
+            workspace, name=name, port=port, slot_wal_keep_mb=config.region_slot_wal_keep_mb
+        )
+        for name, port in ports.items()
+    ]
+    links = RegionLinks(
+        workspace,
+        name="region_net",
+        port=config.region_links_port,
+        routes=stack_config.region_routes(config.region_route_port, config.region_port),
+    )
+    return [*servers, links]

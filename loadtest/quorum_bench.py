@@ -8,7 +8,7 @@ storage nodes of the stack's ``quorum`` group:
    pairs on keys whose preference list holds ``n2`` (each key written by one thread, a unique
    value per write, the context of its last write passed on), for (W, R) in (1,1), (2,1),
    (1,2), (2,2), (3,1), (1,3) with N = 3. Every operation is recorded as a history (JSON
-   lines, DESIGN section 11); a read is *stale* when it missed a write acknowledged before it
+   lines, architecture section 11); a read is *stale* when it missed a write acknowledged before it
    was invoked (``quorum.history.stale_reads``). Latency p50/p99 of the writes and the reads
    of each pair come from the same runs.
 2. **Availability with nodes down.** With one, then two nodes stopped (real process stops), a

@@ -1,4 +1,4 @@
-"""Histories of operations (DESIGN section 11's JSON lines) and the stale reads in them.
+"""Histories of operations (architecture section 11's JSON lines) and the stale reads in them.
 
 Each event is ``{"process", "session", "type": "invoke" | "ok" | "fail" | "info", "f": "read" |
 "write", "key", "value", "time"}``, time in nanoseconds from the recording's start. A write's

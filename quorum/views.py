@@ -1,4 +1,4 @@
-"""HTTP interface of the quorum store (DESIGN section 10): thin views over the services."""
+"""HTTP interface of the quorum store (architecture section 10): thin views over the services."""
 
 from __future__ import annotations
 

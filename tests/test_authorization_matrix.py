@@ -48,9 +48,10 @@ OWNED_BY = {
     "user_id": lambda owner: str(owner.pk),
 }
 READABLE_BY_OTHERS = {"user_id"}
-# Counter keys are shared names, not objects anyone owns (any user may count "likes:42");
-# quorum nodes are infrastructure (staff switch them).
-NOT_OWNED = {"key", "node"}
+# Counter keys are shared names, not objects anyone owns (any user may count "likes:42"); so
+# are the regions' values (any user reads and writes its nearest region's keys); quorum nodes
+# are infrastructure (staff switch them).
+NOT_OWNED = {"key", "node", "region"}
 
 
 def _operations() -> list[tuple[str, str, str]]:

@@ -287,3 +287,55 @@ def test_the_services_switch_nodes_through_the_proxys_control_port(services: dic
         # Compose gives the service no hold on the nodes' processes: down is a cut route.
         assert env["QUORUM_NODE_CONTROL"] == "proxy"
     assert command[command.index("--listen-host") + 1] == "0.0.0.0"  # noqa: S104
+
+
+# ---- the regions (architecture section 9) --------------------------------------------------------
+
+REGION_SERVICES = ("region1", "region2", "region3")
+
+
+def _command_settings(service: dict) -> dict[str, str]:
+    parts = [interpolate(str(part)) for part in service["command"]]
+    return dict(parts[index + 1].split("=", 1) for index, part in enumerate(parts) if part == "-c")
+
+
+@pytest.mark.parametrize("service_name", REGION_SERVICES)
+def test_each_region_publishes_by_logical_replication_with_a_bounded_slot(
+    services: dict, service_name: str
+) -> None:
+    settings = _command_settings(services[service_name])
+
+    assert settings["wal_level"] == "logical"
+    assert settings["max_slot_wal_keep_size"] == "64MB"
+    assert settings["wal_keep_size"] == "0"
+
+
+def test_region_urls_name_the_three_region_services_and_the_database_they_create(
+    services: dict,
+) -> None:
+    env = environment(services["web"])
+    region_urls = urls(env["REGION_URLS"])
+    created = {environment(services[name])["POSTGRES_DB"] for name in REGION_SERVICES}
+
+    assert [urlsplit(url).hostname for url in region_urls] == list(REGION_SERVICES)
+    assert {database_name(url) for url in region_urls} <= created
+
+
+def test_the_link_proxy_routes_every_link_to_its_publisher(services: dict) -> None:
+    from devstack.config import REGION_NAMES, region_routes
+
+    proxy = services["region_net"]
+    command = [str(part) for part in proxy["command"]]
+    routes = dict(
+        command[index + 1].split("=", 1) for index, part in enumerate(command) if part == "--route"
+    )
+    control = urlsplit(environment(services["web"])["REGION_LINKS_URL"])
+
+    assert set(routes) == set(region_routes())
+    for link, target in routes.items():
+        publisher = link.split("->")[0]
+        assert target.split(":")[1:] == [REGION_SERVICES[REGION_NAMES.index(publisher)], "5432"]
+    assert (control.hostname, str(control.port)) == (
+        "region_net",
+        command[command.index("--control-port") + 1],
+    )

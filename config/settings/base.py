@@ -344,7 +344,7 @@ CELERY_BEAT_SCHEDULE.update(
 # --- lab ---------------------------------------------------------------------------------------
 INSTALLED_APPS += ["lab"]  # the State Lab page at /lab/ (reads the public API and /metrics)
 
-# --- quorum: Dynamo-style coordinator over storage nodes (DESIGN section 10) ---------------------
+# --- quorum: Dynamo-style coordinator over storage nodes (architecture section 10) ----------------
 # The nodes are Postgres servers reached by URL (embedded: through the stack's link proxy), not
 # Django databases: the app owns their schema (manage.py quorum_setup) and its connections.
 INSTALLED_APPS += ["quorum"]
@@ -377,4 +377,30 @@ CELERY_BEAT_SCHEDULE["quorum-hints-handoff"] = {
     "task": "quorum.hints_handoff",
     "schedule": 2.0,
     "options": {"expires": 10},
+}
+
+# --- regions (architecture section 9): three Postgres servers joined by logical replication -------
+# Not Django databases: the app opens its own connections (regions.db), so that the test
+# runner does not need the regions up for every run. REGION_LINKS_URL is the link proxy's
+# control address (partitions, delays); unset with given REGION_URLS: direct links.
+INSTALLED_APPS += ["regions"]
+REGION_URLS = env.service_urls("REGION_URLS")
+REGION_URLS_GIVEN = not env.using_embedded("REGION_URLS")
+REGION_LINKS_URL = env.get_str("REGION_LINKS_URL") or (
+    "" if REGION_URLS_GIVEN else env.service_url("REGION_LINKS_URL")
+)
+REGIONS = {
+    "max_key_length": 200,
+    "max_value_bytes": env.get_int("STATELAB_REGIONS_MAX_VALUE_BYTES", 16 * 1024),
+    "max_state_bytes": 256 * 1024,
+    "pool_size": env.get_int("STATELAB_REGIONS_POOL_SIZE", 4),
+    "connect_timeout_s": 2.0,
+    "statement_timeout_ms": 10_000,
+    # /readyz: "auto" reports the regions when REGION_URLS is given or the embedded ones run.
+    "readiness": "auto",
+}
+CELERY_BEAT_SCHEDULE["regions-anti-entropy"] = {
+    "task": "regions.anti_entropy",
+    "schedule": float(env.get_int("STATELAB_REGIONS_ANTI_ENTROPY_S", 15)),
+    "options": {"expires": 30},
 }

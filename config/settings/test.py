@@ -4,7 +4,7 @@
 suites can share one stack (e.g. a developer's and CI's, or parallel sessions).
 """
 
-from config.settings import env
+from config.settings import base, env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import CACHES, DATABASES, QUORUM_NODE_URLS, REPLICA_ALIASES
 
@@ -45,3 +45,9 @@ LEDGER_ACCOUNT_WAIT_S = 0.25
 # The quorum store's nodes: this run's own database on each node (tests/quorum creates and
 # drops it), for the test process and every process it starts.
 QUORUM_NODE_URLS = [env.url_with_test_database(url, _suffix) for url in QUORUM_NODE_URLS]
+# The regions suite's own database in every region (created and dropped by tests/regions).
+REGION_URLS = [
+    f"{url.rsplit('/', 1)[0]}/test_{url.rsplit('/', 1)[1]}{_suffix}" for url in base.REGION_URLS
+]
+# /readyz in tests reports the regions only where a test turns this on.
+REGIONS = {**base.REGIONS, "readiness": False}

@@ -8,6 +8,7 @@ from devstack.components.base import Component, Daemon, PythonDaemon
 from devstack.components.linkproxy import LinkProxy
 from devstack.components.postgres import PostgresPrimary, PostgresServer
 from devstack.components.redis import Redis
+from devstack.components.region import RegionLinks, RegionServer
 from devstack.components.replica import StreamingReplica
 from devstack.components.storage_node import StorageNode
 
@@ -19,6 +20,8 @@ __all__ = [
     "PostgresServer",
     "PythonDaemon",
     "Redis",
+    "RegionLinks",
+    "RegionServer",
     "StorageNode",
     "StreamingReplica",
 ]

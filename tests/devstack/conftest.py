@@ -19,6 +19,7 @@ import pytest
 from devstack import config
 from devstack.components import Daemon
 from devstack.config import StackConfig
+from devstack.groups import GROUPS
 from devstack.stack import Stack
 from devstack.workspace import Workspace
 
@@ -133,6 +134,7 @@ def stack() -> Iterator[Stack]:
             ),
             honor_given_urls=False,
             echo=quiet,
+            groups={name: group for name, group in GROUPS.items() if group.default},
         )
         try:
             stack.up()
