@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include("ledger.urls")),
     path("api/profiles/", include("profiles.urls")),
     path("api/sharding/", include("sharding.urls")),
+    path("api/", include("ha.urls")),
     path("lab/", include("lab.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

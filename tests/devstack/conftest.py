@@ -19,6 +19,7 @@ import pytest
 from devstack import config
 from devstack.components import Daemon
 from devstack.config import StackConfig
+from devstack.groups import GROUPS, Group
 from devstack.stack import Stack
 from devstack.workspace import Workspace
 
@@ -95,10 +96,18 @@ def make_listener(workspace: Workspace) -> Iterator[Callable[..., Listener]]:
         component.down()
 
 
+#: The plain primary and its streaming replica (group single), then Redis (group core), both
+#: started by a plain ``up``: the package's tests of Postgres servers and of the orchestrator.
+SINGLE_AND_CORE = {
+    "single": Group("single", GROUPS["single"].build, default=True),
+    "core": Group("core", GROUPS["core"].build, default=True),
+}
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    """The core group (primary, replica_1, redis) in a temp dir on free ports, shared by the
-    package's tests and purged at the end."""
+    """The single and core groups (primary, replica_1, redis) in a temp dir on free ports,
+    shared by the package's tests and purged at the end."""
     pg_port, replica_port, redis_port = free_ports(3)
     with scratch() as base_dir:
         stack = Stack(
@@ -111,6 +120,7 @@ def stack() -> Iterator[Stack]:
             ),
             honor_given_urls=False,
             echo=quiet,
+            groups=SINGLE_AND_CORE,
         )
         try:
             stack.up()
