@@ -163,10 +163,8 @@ class ReplicaPool:
             now - self._primary_sampled_at >= self.PRIMARY_SAMPLE_INTERVAL_S
             or not self._history.timeline
         ):
-            try:
-                primary = write_position()
-            except DatabaseError:
-                connections[PRIMARY].close()
+            primary = _primary_position()
+            if primary is None:
                 self._history = History()
             else:
                 primary_lsn = primary.lsn
@@ -238,6 +236,18 @@ class ReplicaPool:
             # of the last replayed commit, an upper bound.
             return lag_seconds if lag_seconds is not None else float("inf")
         return max(0.0, now - self._sample_times[index - 1])
+
+
+def _primary_position() -> WalPosition | None:
+    """The primary's position; a connection that fails is reopened once (after a failover
+    the old one is to a dead or demoted server, and the multi-host URL finds the new
+    leader); None when the primary does not answer."""
+    for _attempt in range(2):
+        try:
+            return write_position()
+        except DatabaseError:
+            connections[PRIMARY].close()
+    return None
 
 
 replica_pool = ReplicaPool()

