@@ -14,6 +14,16 @@ PG_PORT ?= 55432
 REPLICA_PORT ?= 55433
 REDIS_PORT ?= 56379
 REPLICA_DELAY_MS ?= 0
+# The HA cluster (devstack group ha): each is the first of three ports, one per member
+# (the STATELAB_* variable of the same name, when set, is the default).
+HA_PG_PORT ?= $(or $(STATELAB_HA_PG_PORT),55470)
+PATRONI_PORT ?= $(or $(STATELAB_PATRONI_PORT),55473)
+ETCD_PORT ?= $(or $(STATELAB_ETCD_PORT),55476)
+ETCD_PEER_PORT ?= $(or $(STATELAB_ETCD_PEER_PORT),55479)
+export STATELAB_HA_PG_PORT := $(HA_PG_PORT)
+export STATELAB_PATRONI_PORT := $(PATRONI_PORT)
+export STATELAB_ETCD_PORT := $(ETCD_PORT)
+export STATELAB_ETCD_PEER_PORT := $(ETCD_PEER_PORT)
 export STATELAB_PG_PORT := $(PG_PORT)
 export STATELAB_REPLICA_PORT := $(REPLICA_PORT)
 export STATELAB_REDIS_PORT := $(REDIS_PORT)
@@ -27,7 +37,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
-	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
+	@echo "make stop   stop the embedded stack (etcd x3, Patroni x3, Redis, other groups)"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
 	@echo "make status show the embedded stack;  make lint  ruff, migrations check, bandit"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
