@@ -19,6 +19,7 @@ the trials and the measuring windows. ``python -m loadtest.ha_bench [--duration 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -478,7 +479,7 @@ def smr_figures(window_s: float, histories: Path) -> dict[str, Any]:
     acknowledged = sorted(loop.acknowledged_at)
     gaps = [
         (later - earlier) / 1e9
-        for earlier, later in zip(acknowledged, acknowledged[1:], strict=False)
+        for earlier, later in itertools.pairwise(acknowledged)
         if later > killed_at and earlier < killed_at + 10e9
     ]
     gap_s = max(gaps, default=None)
