@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,6 +23,11 @@ from ha.serializers import (
 from ha.services import ha_leader_kill, ha_mode_set, ha_switchover
 from ha.smr import state_machine
 
+UNAVAILABLE = OpenApiResponse(description="the cluster's managers (or etcd) do not answer")
+SMR_UNKNOWN = OpenApiResponse(
+    description="smr_unavailable (not applied) or smr_outcome_unknown (sent, no answer)"
+)
+
 
 class HaStatusView(APIView):
     """Staff. GET: the cluster's mode, leader, members (role, state, timeline, lag) and
@@ -31,11 +36,26 @@ class HaStatusView(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(operation_id="ha_status", responses=StatusOutput)
+    @extend_schema(
+        operation_id="ha_status",
+        responses={
+            200: StatusOutput,
+            409: OpenApiResponse(description="ha_not_managed"),
+            503: UNAVAILABLE,
+        },
+    )
     def get(self, request: Request) -> Response:
         return Response(ha_status())
 
-    @extend_schema(operation_id="ha_mode_set", request=ModeInput, responses=StatusOutput)
+    @extend_schema(
+        operation_id="ha_mode_set",
+        request=ModeInput,
+        responses={
+            200: StatusOutput,
+            409: OpenApiResponse(description="ha_not_managed"),
+            503: UNAVAILABLE,
+        },
+    )
     def patch(self, request: Request) -> Response:
         given = ModeInput(data=request.data)
         given.is_valid(raise_exception=True)
@@ -47,7 +67,15 @@ class HaSwitchoverView(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(operation_id="ha_switchover", request=SwitchoverInput, responses=StatusOutput)
+    @extend_schema(
+        operation_id="ha_switchover",
+        request=SwitchoverInput,
+        responses={
+            200: StatusOutput,
+            409: OpenApiResponse(description="ha_refused: no leader, or not a standby"),
+            503: UNAVAILABLE,
+        },
+    )
     def post(self, request: Request) -> Response:
         given = SwitchoverInput(data=request.data)
         given.is_valid(raise_exception=True)
@@ -60,7 +88,11 @@ class HaKillLeaderView(APIView):
 
     permission_classes = [IsAdminUser]
 
-    @extend_schema(operation_id="ha_kill_leader", request=None, responses=KillOutput)
+    @extend_schema(
+        operation_id="ha_kill_leader",
+        request=None,
+        responses={200: KillOutput, 503: OpenApiResponse(description="the leader is unreachable")},
+    )
     def post(self, request: Request) -> Response:
         return Response(ha_leader_kill())
 
@@ -78,7 +110,9 @@ class SmrOperationsView(APIView):
 class SmrKeyspaceView(APIView):
     """Every key of the state machine with its value and revisions (linearizable)."""
 
-    @extend_schema(operation_id="smr_keyspace", responses=SmrKeyspaceOutput)
+    @extend_schema(
+        operation_id="smr_keyspace", responses={200: SmrKeyspaceOutput, 503: SMR_UNKNOWN}
+    )
     def get(self, request: Request) -> Response:
         header, keys = state_machine().keyspace()
         return Response({"revision": header.revision, "raft_term": header.raft_term, "keys": keys})
@@ -91,7 +125,7 @@ class SmrKeyView(APIView):
     @extend_schema(
         operation_id="smr_read",
         parameters=[OpenApiParameter("consistency", enum=["linearizable", "serializable"])],
-        responses=SmrResultOutput,
+        responses={200: SmrResultOutput, 503: SMR_UNKNOWN},
     )
     def get(self, request: Request, key: str) -> Response:
         query = SmrReadQuery(data=request.query_params)

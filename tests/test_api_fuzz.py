@@ -20,10 +20,17 @@ from tests.factories import StaffFactory
 EXAMPLES = int(os.environ.get("STATELAB_FUZZ_EXAMPLES", "8"))
 
 # Writing fault switches is left to tests/test_faults.py: random values would arm real crash
-# points (SIGKILL of this very process) and real replica delays of up to a minute.
-schema = schemathesis.openapi.from_wsgi(
-    "/api/schema/?format=json", application, config=SchemathesisConfig.discover()
-).exclude(path="/api/faults/", method=["PUT", "PATCH"])
+# points (SIGKILL of this very process) and real replica delays of up to a minute. Killing the
+# cluster's leader, switching it over or changing its replication mode is left to tests/ha/.
+schema = (
+    schemathesis.openapi.from_wsgi(
+        "/api/schema/?format=json", application, config=SchemathesisConfig.discover()
+    )
+    .exclude(path="/api/faults/", method=["PUT", "PATCH"])
+    .exclude(path="/api/ha/faults/kill-leader")
+    .exclude(path="/api/ha/switchover")
+    .exclude(path="/api/ha/", method=["PATCH"])
+)
 
 
 @pytest.fixture
