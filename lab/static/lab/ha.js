@@ -153,7 +153,7 @@
     $("ha-switchover").addEventListener("click", switchover);
   }
   async function loop() {
-    await Promise.all([pollCluster(), pollKeyspace()]);
+    if (!document.hidden) await Promise.all([pollCluster(), pollKeyspace()]);
     setTimeout(loop, POLL_MS);
   }
   loop();
