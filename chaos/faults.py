@@ -141,7 +141,7 @@ def pause_replay(context: FaultContext) -> str:
 
 
 def cluster_members() -> list[Member]:
-    return patroni_client().cluster()[0]
+    return patroni_client().cluster()
 
 
 def _leader_name() -> str | None:

@@ -21,7 +21,7 @@ def ha_readiness() -> dict[str, dict[str, Any]]:
             settings.PATRONI_URLS, credentials=settings.PATRONI_CREDENTIALS, timeout=TIMEOUT_S
         )
         try:
-            members, _ = client.cluster()
+            members = client.cluster()
         except HaUnavailable as error:
             checks["ha:cluster"] = {"ok": False, "error": error.detail}
         else:

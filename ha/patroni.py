@@ -87,10 +87,10 @@ class PatroniClient:
             errors.append(f"{url}: HTTP {status}")
         raise HaUnavailable("No Patroni member answered: " + "; ".join(errors), members=errors)
 
-    def cluster(self) -> tuple[list[Member], dict[str, Any]]:
-        """The members and the raw ``/cluster`` document."""
+    def cluster(self) -> list[Member]:
+        """The members as ``GET /cluster`` reports them."""
         body = self._get("/cluster")
-        return [Member.from_cluster(member) for member in body.get("members", [])], body
+        return [Member.from_cluster(member) for member in body.get("members", [])]
 
     def dynamic_config(self) -> dict[str, Any]:
         return self._get("/config")
@@ -99,14 +99,6 @@ class PatroniClient:
         """``[[timeline, switch LSN (bytes), reason, when, new leader], ...]``."""
         body = self._get("/history")
         return body if isinstance(body, list) else []
-
-    def member_status(self, api_url: str) -> dict[str, Any] | None:
-        """One member's own view (``GET /patroni``); None when it does not answer."""
-        try:
-            _status, body = json_request(api_url + "/patroni", timeout=self.timeout)
-        except MemberError:
-            return None
-        return body if isinstance(body, dict) else None
 
     def _write(self, method: str, path: str, body: dict, *, timeout: float) -> Any:
         errors = []

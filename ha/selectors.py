@@ -49,7 +49,7 @@ def ha_status(*, with_etcd: bool = True) -> dict[str, Any]:
     timeline, lag in bytes), the timeline ``history``, and etcd's members (Raft term, index,
     who leads) when ``with_etcd``."""
     client = patroni_client()
-    members, _raw = client.cluster()
+    members = client.cluster()
     config = client.dynamic_config()
     leader = next((member for member in members if member.is_leader), None)
     try:

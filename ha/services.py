@@ -62,7 +62,7 @@ def _in_force(mode: str, commit: str, settings_now: tuple[str, str]) -> bool:
 def _synchronous_standbys_ready(sync_node_count: int) -> bool:
     """True when Patroni has marked as many synchronous standbys as it can (the count asked
     for, or every streaming standby when fewer): failover then goes to one of them only."""
-    members, _ = patroni_client().cluster()
+    members = patroni_client().cluster()
     streaming = [m for m in members if not m.is_leader and m.state in {"streaming", "running"}]
     synchronous = [m for m in members if m.is_synchronous]
     return len(synchronous) >= min(sync_node_count, len(streaming))
@@ -104,7 +104,7 @@ def ha_switchover(*, candidate: str | None = None) -> dict[str, Any]:
     """Hand the leadership over (a clean switchover: the leader stops, the candidate, or the
     healthiest standby, is promoted, the old leader follows it); returns the new status."""
     client = patroni_client()
-    members, _ = client.cluster()
+    members = client.cluster()
     leader = next((member for member in members if member.is_leader), None)
     if leader is None:
         raise HaRefused("The cluster has no leader to switch over from.")
@@ -141,7 +141,7 @@ def ha_leader_kill() -> dict[str, Any]:
 
 def _leader_name() -> str | None:
     try:
-        members, _ = patroni_client().cluster()
+        members = patroni_client().cluster()
     except HaUnavailable:
         return None
     return next((member.name for member in members if member.is_leader), None)

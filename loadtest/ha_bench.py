@@ -74,7 +74,7 @@ def _leader_name() -> str | None:
     from ha.patroni import patroni_client
 
     try:
-        members, _ = patroni_client().cluster()
+        members = patroni_client().cluster()
     except Exception:
         return None
     return next((m.name for m in members if m.is_leader and m.state == "running"), None)
@@ -96,7 +96,7 @@ def _settled(timeout_s: float = 120) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         try:
-            members, _ = patroni_client().cluster()
+            members = patroni_client().cluster()
         except Exception:
             members = []
         leaders = [m for m in members if m.is_leader and m.state == "running"]
@@ -243,7 +243,7 @@ def commit_latencies(conninfo: dict, window_s: float) -> dict[str, Any]:
     from ha.patroni import patroni_client
     from ha.services import ha_mode_set
 
-    members, _ = patroni_client().cluster()
+    members = patroni_client().cluster()
     slow = next(m.name for m in members if not m.is_leader)
     component = default_stack().component(slow)
     component.set_apply_delay(APPLY_DELAY_MS)

@@ -17,7 +17,7 @@ SETTLE_TIMEOUT_S = 90
 
 
 def members() -> list[Member]:
-    return patroni_client().cluster()[0]
+    return patroni_client().cluster()
 
 
 def leader() -> Member | None:
