@@ -396,6 +396,7 @@ def saga_across_failover(window_s: float, log_dir: Path) -> dict[str, Any]:
     from ha.services import ha_leader_kill, ha_mode_set
     from loadtest.service import service_running
 
+    call_command("migrate_all", verbosity=0)
     call_command("seed_demo", verbosity=0)
     ha_mode_set(mode="sync")
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -511,12 +512,26 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
         raise RuntimeError("the cluster is not settled (one leader, two streaming standbys)")
     conninfo = _scratch_conninfo()
     figures: dict[str, Any] = {"trials_per_mode": trials, "writers": WRITERS}
-    kills = [
-        kill_trial(conninfo, mode, trial, histories)
-        for trial in range(1, trials + 1)
-        for mode in MODES
-    ]
-    figures["kills"] = kills
+    path = out_dir / "ha.json"
+
+    def section(name: str, measure) -> None:
+        """One figure; a failure is recorded under its name and the others still run."""
+        try:
+            figures[name] = measure()
+        except Exception as error:  # a benchmark reports what broke, and goes on
+            figures[name] = {"error": f"{type(error).__name__}: {error}"}
+        _settled()
+        path.write_text(json.dumps(figures, indent=2, default=str))
+
+    section(
+        "kills",
+        lambda: [
+            kill_trial(conninfo, mode, trial, histories)
+            for trial in range(1, trials + 1)
+            for mode in MODES
+        ],
+    )
+    kills = figures["kills"] if isinstance(figures["kills"], list) else []
     figures["lost_acknowledged_by_mode"] = {
         mode: [k["lost_acknowledged"] for k in kills if k["mode"] == mode] for mode in MODES
     }
@@ -525,15 +540,16 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
         round(statistics.median(first_writes), 3) if first_writes else None
     )
     elections = [k["leader_elected_after_s"] for k in kills]
-    figures["leader_elected_median_s"] = round(statistics.median(elections), 3)
-    figures["zombie"] = [zombie_trial(conninfo, mode) for mode in ("async", "sync")]
-    figures["commit_latency"] = commit_latencies(conninfo, window_s)
-    figures["smr"] = smr_figures(window_s, histories)
-    figures["saga"] = saga_across_failover(max(window_s, 5.0), out_dir / "service")
+    figures["leader_elected_median_s"] = (
+        round(statistics.median(elections), 3) if elections else None
+    )
+    section("zombie", lambda: [zombie_trial(conninfo, mode) for mode in ("async", "sync")])
+    section("commit_latency", lambda: commit_latencies(conninfo, window_s))
+    section("smr", lambda: smr_figures(window_s, histories))
+    section("saga", lambda: saga_across_failover(max(window_s, 5.0), out_dir / "service"))
     from ha.services import ha_mode_set
 
     ha_mode_set(mode="async")
-    (out_dir / "ha.json").write_text(json.dumps(figures, indent=2, default=str))
     return figures
 
 
