@@ -42,35 +42,32 @@ def _percentile(values: list[float], fraction: float) -> float | None:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def _scratch_conninfo() -> dict[str, Any]:
+def scratch_conninfo(database: str = SCRATCH_DATABASE) -> dict[str, Any]:
+    """A fresh, empty ``database`` on the cluster (dropped first if it exists), and the
+    connection parameters that reach it on the leader, wherever it is."""
     from django.conf import settings
     from psycopg import sql
 
     from ha.services import leader_connection
-    from loadtest.ha_workload import writes_table_create
 
     with leader_connection() as conn:
         conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-                sql.Identifier(SCRATCH_DATABASE)
-            )
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database))
         )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(SCRATCH_DATABASE)))
-    database = settings.DATABASES["default"]
-    conninfo = {
-        "host": database["HOST"],
-        "port": database["PORT"],
-        "user": database["USER"],
-        "password": database["PASSWORD"],
-        "dbname": SCRATCH_DATABASE,
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(database)))
+    default = settings.DATABASES["default"]
+    return {
+        "host": default["HOST"],
+        "port": default["PORT"],
+        "user": default["USER"],
+        "password": default["PASSWORD"],
+        "dbname": database,
         "target_session_attrs": "read-write",
         "connect_timeout": 2,
     }
-    writes_table_create(conninfo)
-    return conninfo
 
 
-def _leader_name() -> str | None:
+def leader_name() -> str | None:
     from ha.patroni import patroni_client
 
     try:
@@ -80,17 +77,17 @@ def _leader_name() -> str | None:
     return next((m.name for m in members if m.is_leader and m.state == "running"), None)
 
 
-def _new_leader(old: str | None, timeout_s: float = 60) -> tuple[str | None, float]:
+def new_leader(old: str | None, timeout_s: float = 60) -> tuple[str | None, float]:
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
-        leader = _leader_name()
+        leader = leader_name()
         if leader is not None and leader != old:
             return leader, time.monotonic() - started
         time.sleep(0.05)
     return None, timeout_s
 
 
-def _settled(timeout_s: float = 120) -> bool:
+def cluster_settled(timeout_s: float = 120) -> bool:
     from ha.patroni import patroni_client
 
     deadline = time.monotonic() + timeout_s
@@ -113,7 +110,7 @@ def _settled(timeout_s: float = 120) -> bool:
     return False
 
 
-def _etcd_equal() -> bool:
+def etcd_equal() -> bool:
     from ha.etcd import etcd_client, hashkv_compare
 
     return bool(hashkv_compare(etcd_client())["equal"])
@@ -141,13 +138,13 @@ def kill_trial(conninfo: dict, mode: str, trial: int, histories: Path) -> dict[s
     time.sleep(2)
     killed_at = history.now()
     killed = ha_leader_kill()
-    leader, elected_after_s = _new_leader(killed["leader"])
+    leader, elected_after_s = new_leader(killed["leader"])
     time.sleep(2)
     loop.stop()
-    settled = _settled()
+    settled = cluster_settled()
     sql_final_reads(conninfo, history, loop.keys)
     path = history.write(histories / f"writes-{mode}-{trial}.jsonl")
-    first_ack = loop.first_ack_after(killed_at)
+    outage = loop.outage_after(killed_at)
     unknown, unknown_kept = unknown_writes_found(history.events)
     acknowledged = sum(1 for e in history.events if e["f"] == "write" and e["type"] == "ok")
     return {
@@ -157,14 +154,15 @@ def kill_trial(conninfo: dict, mode: str, trial: int, histories: Path) -> dict[s
         "new_leader": leader,
         "leader_elected_after_s": round(elected_after_s, 3),
         "first_write_after_kill_s": (
-            round((first_ack - killed_at) / 1e9, 3) if first_ack is not None else None
+            round((outage[1] - killed_at) / 1e9, 3) if outage is not None else None
         ),
+        "write_outage_s": round((outage[1] - outage[0]) / 1e9, 3) if outage is not None else None,
         "acknowledged": acknowledged,
         "lost_acknowledged": len(lost_acknowledged_writes(history.events)),
         "unknown_outcome": unknown,
         "unknown_kept": unknown_kept,
         "settled": settled,
-        "etcd_hashkv_equal": _etcd_equal(),
+        "etcd_hashkv_equal": etcd_equal(),
         "history": str(path.relative_to(histories.parent)),
     }
 
@@ -178,7 +176,7 @@ def zombie_trial(conninfo: dict, mode: str) -> dict[str, Any]:
     from ha.services import ha_mode_set
 
     ha_mode_set(mode=mode)
-    old = _leader_name()
+    old = leader_name()
     member = default_stack().component(old)
     direct = {**conninfo, "host": "127.0.0.1", "port": member.port, "target_session_attrs": "any"}
     key = f"zombie-{mode}-{time.monotonic_ns()}"
@@ -195,7 +193,7 @@ def zombie_trial(conninfo: dict, mode: str) -> dict[str, Any]:
     resumed_at = [0.0]
     member.pause()
     try:
-        leader, elected_after_s = _new_leader(old)
+        leader, elected_after_s = new_leader(old)
         writer = threading.Thread(target=write, daemon=True)
         writer.start()
         time.sleep(0.5)
@@ -204,7 +202,7 @@ def zombie_trial(conninfo: dict, mode: str) -> dict[str, Any]:
         member.resume()
     writer.join(timeout=30)
     held.close()
-    settled = _settled()
+    settled = cluster_settled()
     with psycopg.connect(**conninfo, autocommit=True) as conn:
         kept = conn.execute("SELECT 1 FROM ha_writes WHERE key = %s", (key,)).fetchone()
     return {
@@ -217,7 +215,7 @@ def zombie_trial(conninfo: dict, mode: str) -> dict[str, Any]:
         "lost_acknowledged": int("acknowledged_after_s" in outcome and kept is None),
         **outcome,
         "settled": settled,
-        "etcd_hashkv_equal": _etcd_equal(),
+        "etcd_hashkv_equal": etcd_equal(),
     }
 
 
@@ -410,7 +408,7 @@ def saga_across_failover(window_s: float, log_dir: Path) -> dict[str, Any]:
         time.sleep(window_s)
         killed_at = time.monotonic()
         killed = ha_leader_kill()
-        leader, elected_after_s = _new_leader(killed["leader"])
+        leader, elected_after_s = new_leader(killed["leader"])
         time.sleep(window_s)
         poster.stopped.set()
         poster.join(timeout=120)
@@ -438,8 +436,8 @@ def saga_across_failover(window_s: float, log_dir: Path) -> dict[str, Any]:
         "all_terminal": all(states.get(t) in TERMINAL for t in transfers),
         "all_terminal_within_s_of_the_kill": terminal_after_s,
         "reconciliation_ok": bool(reconciliation.get("ok")),
-        "settled": _settled(),
-        "etcd_hashkv_equal": _etcd_equal(),
+        "settled": cluster_settled(),
+        "etcd_hashkv_equal": etcd_equal(),
     }
 
 
@@ -493,7 +491,7 @@ def smr_figures(window_s: float, histories: Path) -> dict[str, Any]:
         "unavailable_window_s": round(gap_s, 3) if gap_s is not None else None,
         "acknowledged_ops_lost": verdict["lost_increments"],
         "check": verdict,
-        "etcd_hashkv_equal": _etcd_equal(),
+        "etcd_hashkv_equal": etcd_equal(),
     }
 
 
@@ -508,9 +506,12 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
     histories.mkdir(exist_ok=True)
     trials = 1 if duration_s < 120 else 3
     window_s = max(3.0, min(10.0, duration_s / 20))
-    if not _settled():
+    if not cluster_settled():
         raise RuntimeError("the cluster is not settled (one leader, two streaming standbys)")
-    conninfo = _scratch_conninfo()
+    from loadtest.ha_workload import writes_table_create
+
+    conninfo = scratch_conninfo()
+    writes_table_create(conninfo)
     figures: dict[str, Any] = {"trials_per_mode": trials, "writers": WRITERS}
     path = out_dir / "ha.json"
 
@@ -520,7 +521,7 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
             figures[name] = measure()
         except Exception as error:  # a benchmark reports what broke, and goes on
             figures[name] = {"error": f"{type(error).__name__}: {error}"}
-        _settled()
+        cluster_settled()
         path.write_text(json.dumps(figures, indent=2, default=str))
 
     section(
@@ -539,6 +540,8 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
     figures["failover_first_write_median_s"] = (
         round(statistics.median(first_writes), 3) if first_writes else None
     )
+    outages = [k["write_outage_s"] for k in kills if k["write_outage_s"] is not None]
+    figures["write_outage_median_s"] = round(statistics.median(outages), 3) if outages else None
     elections = [k["leader_elected_after_s"] for k in kills]
     figures["leader_elected_median_s"] = (
         round(statistics.median(elections), 3) if elections else None
@@ -551,6 +554,26 @@ def run(duration_s: float, out_dir: Path) -> dict[str, Any]:
 
     ha_mode_set(mode="async")
     return figures
+
+
+def ha_extra(*, service: Any, scale: float, work_dir: Path) -> tuple[str, dict[str, Any]]:
+    """``make bench``'s extra (``loadtest/plan.py``): the whole HA benchmark in a process of
+    its own (it kills and freezes the cluster's leader under the running service, which
+    must ride through), ``120 * scale`` seconds' worth of trials."""
+    import subprocess
+    import sys
+
+    out = work_dir / "ha"
+    subprocess.run(
+        [sys.executable, "-m", "loadtest.ha_bench", "--duration", str(120 * scale), "--out", out],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        check=True,
+        timeout=3600,
+    )
+    newest = max(out.glob("*/ha.json"), key=lambda path: path.stat().st_mtime)
+    figures = json.loads(newest.read_text())
+    return "ha", {key: value for key, value in figures.items() if key != "kills"}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import random
 import threading
@@ -115,9 +116,19 @@ class SqlWriteLoop:
         self._stop.set()
         self._thread.join(timeout=self.timeout_s * 4 + 30)
 
-    def first_ack_after(self, instant_ns: int) -> int | None:
-        """History time of the first acknowledged write invoked after ``instant_ns``."""
-        return next((at for at in sorted(self.acknowledged_at) if at > instant_ns), None)
+    def outage_after(self, instant_ns: int, within_ns: int = 10**10) -> tuple[int, int] | None:
+        """The longest stretch without an acknowledged write that ends after ``instant_ns``
+        and starts within ``within_ns`` of it, as (start, end) history times: writes in
+        flight on a leader being killed may still be acknowledged just after the kill's
+        instant, so the first acknowledgement after it says nothing; the end of the outage
+        is the first write the new leader acknowledged."""
+        acknowledged = sorted(self.acknowledged_at)
+        gaps = [
+            (earlier, later)
+            for earlier, later in itertools.pairwise(acknowledged)
+            if later > instant_ns and earlier < instant_ns + within_ns
+        ]
+        return max(gaps, key=lambda gap: gap[1] - gap[0], default=None)
 
     def _run(self) -> None:
         asyncio.run(self._main())

@@ -3,6 +3,7 @@ user class of ``loadtest/locustfile.py``; baselines and extras run in the driver
 
 from ledger.bench import saga_sql_baseline, transfers_extra
 from loadtest.bench import PgbenchBaseline, Scenario
+from loadtest.ha_bench import ha_extra
 from loadtest.profiles_bench import strategy_comparison
 from loadtest.sharding_bench import sharding_comparison
 
@@ -63,4 +64,5 @@ SCENARIOS: list[Scenario] = [
 PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline()]
 
 # Callables ``(*, service, scale, work_dir) -> (name, figures)``.
-EXTRAS: list = [transfers_extra, sharding_comparison, strategy_comparison]
+# ha_extra last: it kills the cluster's leader under the running service.
+EXTRAS: list = [transfers_extra, sharding_comparison, strategy_comparison, ha_extra]
