@@ -170,10 +170,12 @@ class SqlWriteLoop:
                 self.history.record(process, INFO, "write", key, number, error="timeout")
                 await _abandon(conn)
                 conn = None
+                process += self.writers  # an info write stays open: a new process id
             except psycopg.OperationalError as error:
                 self.history.record(process, INFO, "write", key, number, error=_line(error))
                 await _abandon(conn)
                 conn = None
+                process += self.writers
             except psycopg.Error as error:
                 self.history.record(process, FAIL, "write", key, number, error=_line(error))
                 await _abandon(conn)
@@ -305,6 +307,7 @@ class SmrLoop:
             except SmrOutcomeUnknown as error:
                 self.history.record(process, INFO, f, key, value, error=error.code)
                 expected = None
+                process += self.clients  # an info operation stays open: a new process id
                 continue
             except SmrUnavailable as error:
                 self.history.record(process, FAIL, f, key, value, error=error.code)
