@@ -15,12 +15,22 @@ REPLICA_PORT ?= 55433
 REDIS_PORT ?= 56379
 REPLICA_DELAY_MS ?= 0
 QUORUM_PORT ?= $(or $(STATELAB_QUORUM_PORT),55450)
-QUORUM_PROXY_PORT ?= $(or $(STATELAB_QUORUM_PROXY_PORT),55470)
+QUORUM_PROXY_PORT ?= $(or $(STATELAB_QUORUM_PROXY_PORT),55490)
 # The regions group (three Postgres servers and their link proxy): r1's port (r2, r3 follow),
 # the proxy's control port and the first of its six route ports.
 REGION_PORT ?= $(or $(STATELAB_REGION_PORT),55441)
 REGION_LINKS_PORT ?= $(or $(STATELAB_REGION_LINKS_PORT),55440)
 REGION_ROUTE_PORT ?= $(or $(STATELAB_REGION_ROUTE_PORT),55444)
+# The HA cluster (devstack group ha): each is the first of three ports, one per member
+# (the STATELAB_* variable of the same name, when set, is the default).
+HA_PG_PORT ?= $(or $(STATELAB_HA_PG_PORT),55470)
+PATRONI_PORT ?= $(or $(STATELAB_PATRONI_PORT),55473)
+ETCD_PORT ?= $(or $(STATELAB_ETCD_PORT),55476)
+ETCD_PEER_PORT ?= $(or $(STATELAB_ETCD_PEER_PORT),55479)
+export STATELAB_HA_PG_PORT := $(HA_PG_PORT)
+export STATELAB_PATRONI_PORT := $(PATRONI_PORT)
+export STATELAB_ETCD_PORT := $(ETCD_PORT)
+export STATELAB_ETCD_PEER_PORT := $(ETCD_PEER_PORT)
 export STATELAB_PG_PORT := $(PG_PORT)
 export STATELAB_REPLICA_PORT := $(REPLICA_PORT)
 export STATELAB_REDIS_PORT := $(REDIS_PORT)
@@ -39,7 +49,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
-	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
+	@echo "make stop   stop the embedded stack (etcd x3, Patroni x3, Redis, other groups)"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
 	@echo "make split-brain  the regions' split-brain vignette (partition, heal, casualties)"
@@ -74,6 +84,8 @@ lock: venv
 	$(UV_COMPILE) -o requirements/image.txt
 	$(UV_COMPILE) --extra stack -o requirements/run.txt
 	$(UV_COMPILE) --extra dev -o requirements/dev.txt
+	$(BIN)/uv pip compile deploy/patroni/requirements.in --universal --python-version 3.11 \
+		--generate-hashes --quiet --custom-compile-command "make lock" -o deploy/patroni/requirements.txt
 
 up stack-up: venv-run
 	$(BIN)/python -m devstack up

@@ -202,3 +202,16 @@ def service_metric_totals(base_url: str, names: tuple[str, ...]) -> dict[str, fl
             if sample.name in totals:
                 totals[sample.name] += sample.value
     return totals
+
+
+def etcd_consistent() -> dict[str, Any]:
+    """Every etcd member holds the same hash of the keyspace at one revision (etcd issue
+    13766: 3.5.0-3.5.2 may be left inconsistent by a crash). Skipped without etcd."""
+    from django.conf import settings
+
+    from ha.etcd import etcd_client, hashkv_compare
+
+    if not settings.ETCD_URLS:
+        return {"ok": None, "reason": "no etcd configured"}
+    result = hashkv_compare(etcd_client())
+    return {"ok": result["equal"], **result}

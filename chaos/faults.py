@@ -18,9 +18,14 @@ from django.conf import settings
 from django.db import connections
 
 from devstack.stack import Stack
+from ha.etcd import etcd_client, hashkv_compare
+from ha.patroni import Member, patroni_client
+from ha.services import ha_leader_kill
 from loadtest.service import Service
 
 SWITCH_ATTEMPTS = 10
+LEADER_TIMEOUT_S = 60
+SETTLE_TIMEOUT_S = 90
 APPLICATION_DATABASES_SQL = """
 SELECT pid FROM pg_stat_activity
 WHERE datname = ANY(%s) AND pid <> pg_backend_pid() AND backend_type = 'client backend'
@@ -71,10 +76,14 @@ class FaultContext:
 
 
 def _dsn(alias: str, database: str | None = None) -> str:
+    """The alias's server (with a multi-host alias, the member it targets: the leader, or a
+    standby)."""
     config = settings.DATABASES[alias]
+    target = config.get("OPTIONS", {}).get("target_session_attrs", "any")
     return (
         f"host={config['HOST']} port={config['PORT']} user={config['USER']} "
-        f"password={config['PASSWORD']} dbname={database or config['NAME']} connect_timeout=3"
+        f"password={config['PASSWORD']} dbname={database or config['NAME']} connect_timeout=3 "
+        f"target_session_attrs={target}"
     )
 
 
@@ -115,13 +124,15 @@ def restart_redis(context: FaultContext) -> str:
 
 
 def stop_replica(context: FaultContext) -> str:
+    """Stop one standby of the cluster (its Patroni and Postgres), then start it again."""
     if context.stack is None:
-        return "skipped: the replica is not the embedded stack's"
-    replica = context.stack.component("replica_1")
-    replica.down()
+        return "skipped: the cluster is not the embedded stack's"
+    name = context.rng.choice([member.name for member in cluster_members() if not member.is_leader])
+    standby = context.stack.component(name)
+    standby.down()
     time.sleep(context.hold_s)
-    replica.up()
-    return f"replica stopped for {context.hold_s} s"
+    standby.up()
+    return f"standby {name} stopped for {context.hold_s} s"
 
 
 def pause_replay(context: FaultContext) -> str:
@@ -130,6 +141,87 @@ def pause_replay(context: FaultContext) -> str:
         time.sleep(context.hold_s)
         connection.execute("SELECT pg_wal_replay_resume()")
     return f"replica replay paused for {context.hold_s} s"
+
+
+def cluster_members() -> list[Member]:
+    return patroni_client().cluster()
+
+
+def _leader_name() -> str | None:
+    return next((member.name for member in cluster_members() if member.is_leader), None)
+
+
+def _leader_other_than(old: str | None, timeout_s: float) -> tuple[str | None, float]:
+    """Until a member other than ``old`` leads: (its name, seconds waited); (None, timeout)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        try:
+            leader = _leader_name()
+        except Exception:  # the managers may not answer for a moment
+            leader = None
+        if leader is not None and leader != old:
+            return leader, time.monotonic() - started
+        time.sleep(0.1)
+    return None, timeout_s
+
+
+def _cluster_settled(timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            members = cluster_members()
+        except Exception:
+            members = []
+        leaders = [m for m in members if m.is_leader and m.state == "running"]
+        if leaders and all(
+            m.is_leader or (m.state == "streaming" and m.timeline == leaders[0].timeline)
+            for m in members
+        ):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def _etcd_verdict() -> str:
+    """etcd issue 13766: compare every member's hash of the keyspace after each kill."""
+    result = hashkv_compare(etcd_client())
+    return f"etcd hashkv {'equal' if result['equal'] else 'DIFFERENT'} at rev {result['revision']}"
+
+
+def kill_leader(context: FaultContext) -> str:
+    """SIGKILL of the cluster's leader's postmaster (as ``POST /api/ha/faults/kill-leader``
+    does: through SQL on the leader, so it works in containers too); Patroni fails over and
+    the old leader rejoins as a standby."""
+    killed = ha_leader_kill()
+    leader, waited = _leader_other_than(killed["leader"], LEADER_TIMEOUT_S)
+    settled = _cluster_settled(SETTLE_TIMEOUT_S)
+    return (
+        f"SIGKILL of {killed['leader']}'s postmaster; {leader or 'no new leader'} leads after "
+        f"{waited:.1f} s; {'settled' if settled else 'NOT settled'}; {_etcd_verdict()}"
+    )
+
+
+def pause_leader(context: FaultContext) -> str:
+    """Freeze the leader (SIGSTOP of its Patroni and every Postgres process) until another
+    member leads, then let the zombie come back: it must be demoted and rewound, and (in the
+    synchronous modes) acknowledge no write meanwhile."""
+    if context.stack is None:
+        return "skipped: the cluster is not the embedded stack's"
+    old = _leader_name()
+    if old is None:
+        return "skipped: no leader"
+    member = context.stack.component(old)
+    member.pause()
+    try:
+        leader, waited = _leader_other_than(old, LEADER_TIMEOUT_S)
+        time.sleep(context.hold_s)
+    finally:
+        member.resume()
+    settled = _cluster_settled(SETTLE_TIMEOUT_S)
+    return (
+        f"{old} frozen; {leader or 'no new leader'} leads after {waited:.1f} s; resumed "
+        f"{context.hold_s} s later; {'settled' if settled else 'NOT settled'}; {_etcd_verdict()}"
+    )
 
 
 def credit_failures(context: FaultContext) -> str:
@@ -201,12 +293,14 @@ def concurrent_bucket_moves(context: FaultContext) -> str:
 
 SCHEDULE = (
     kill_worker,
+    kill_leader,
     terminate_backends,
     credit_failures,
     concurrent_bucket_moves,
     restart_redis,
     pause_worker,
     stop_replica,
+    pause_leader,
     crash_point,
     pause_replay,
 )

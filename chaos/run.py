@@ -86,6 +86,12 @@ def _options(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--clients", type=int, default=2, help="clients per kind and user")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "chaos")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--ha-mode",
+        default="sync",
+        help="the cluster's replication mode during the run (async is allowed to lose "
+        "acknowledged writes when its leader dies; back to async at the end)",
+    )
     return parser.parse_args(argv)
 
 
@@ -168,8 +174,22 @@ def _final_checks(service, history, settle_s: float) -> dict:
     final["counters_exact"] = checks.counters_exact(service.base_url, tokens["alice"], history)
     database, cache = _cache_and_database()
     final["cache_matches_database"] = checks.cache_matches_database(database, cache)
+    final["etcd_hashkv_equal"] = checks.etcd_consistent()
     history.check("end", final)
     return final
+
+
+def _ha_mode_set(mode: str | None) -> str | None:
+    """Put the cluster in ``mode`` when this service manages one (Patroni); the mode set."""
+    from django.conf import settings
+
+    from ha.services import ha_mode_set
+
+    if mode is None or not settings.PATRONI_URLS:
+        return None
+    ha_mode_set(mode=mode)
+    print(f"cluster mode: {mode}", flush=True)
+    return mode
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,6 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     embedded = not (devstack_config.postgres_given() or devstack_config.redis_given())
     history = History()
     faults_reset(actor="chaos")
+    ha_mode = _ha_mode_set(options.ha_mode)
 
     with service_running(options.port, out_dir, web_workers=3, celery_workers=2) as service:
         stop = threading.Event()
@@ -224,8 +245,10 @@ def main(argv: list[str] | None = None) -> int:
         final = _final_checks(service, history, options.settle)
         observed = checks.service_metric_totals(service.base_url, OBSERVED_METRICS)
 
+    _ha_mode_set("async" if ha_mode else None)
     history.write(out_dir / "history.json")
     document = summary(history, final, observed)
+    document["ha_mode"] = ha_mode
     (out_dir / "summary.json").write_text(json.dumps(document, indent=2, default=str))
     print_table(document)
     print(f"history: {out_dir / 'history.json'}")

@@ -26,6 +26,7 @@ urlpatterns = [
     path("api/sharding/", include("sharding.urls")),
     path("api/quorum/", include("quorum.urls")),
     path("api/regions/", include("regions.urls")),
+    path("api/", include("ha.urls")),
     path("lab/", include("lab.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),

@@ -8,8 +8,11 @@ Modules, by responsibility:
   session), merged so that they only rise.
 - ``context``: the per-request (per-task) ``ConsistencyContext``, ``pin_to_primary`` and the
   per-request response headers other apps contribute.
-- ``replicas``: probes of the primary's and each replica's WAL position, the replica delay.
-- ``pool``: ``ReplicaPool``, the per-process view of which replicas are in rotation.
+- ``replicas``: probes of the primary's and each replica's WAL position and timeline (a
+  replica alias may reach a cluster member whose role changed), ``WalPosition``, the
+  primary's timeline history, the replica delay (a hook lets a cluster manager set it).
+- ``pool``: ``ReplicaPool``, the per-process view of which replicas are in rotation and
+  which session positions they hold across a failover (``History``: switch points).
 - ``routing``: where a routed read goes (``read_decision``) and ``ConsistencyRouter``.
 - ``middleware``: opens the context per request, saves positions, writes the headers.
 - ``api``: what a DRF view uses to honour ``X-Consistency``; ``authentication``: the token

@@ -24,7 +24,7 @@ from django.db import DatabaseError, transaction
 from consistency.faults import POSITION_SAVE_FAILURE_SWITCH
 from consistency.levels import LEVELS, PRIMARY, SESSION, requested_level
 from consistency.metrics import position_saves_failed_total
-from consistency.replicas import write_position
+from consistency.replicas import WalPosition, write_position
 from consistency.state import SessionState
 from consistency.store import PositionStore, store_for_request
 from core.faults import fault_roll
@@ -82,12 +82,12 @@ class ConsistencyContext:
             if fault_roll(POSITION_SAVE_FAILURE_SWITCH):
                 raise PositionSaveFailed("fault switch " + POSITION_SAVE_FAILURE_SWITCH)
             store = self.store
-            lsn = write_position() if store is None else store.save_write_position(key)
+            position = write_position() if store is None else store.save_write_position(key)
         except DatabaseError as error:
             position_saves_failed_total.inc()
             logger.warning("write position of %s not saved (its version floor is): %s", key, error)
             return
-        state.raise_write(key, lsn)
+        state.raise_write(key, position)
         if self.store is not None:
             state.raised_writes.discard(key)
 
@@ -96,10 +96,10 @@ class ConsistencyContext:
         if state is not None:
             state.raise_seen(key, version)
 
-    def forget_caught_up(self, key: str, replayed_by_all: int) -> None:
-        """Stickiness ends when every replica has replayed the write."""
+    def forget_caught_up(self, key: str, held_by_all: WalPosition) -> None:
+        """Stickiness ends when every replica holds the write."""
         if self.state is not None:
-            self.state.forget_write(key, replayed_by_all)
+            self.state.forget_write(key, held_by_all)
 
     def flush(self) -> None:
         """Save what this request's reads raised (versions seen) or forgot. Best effort: a

@@ -10,6 +10,7 @@ from django.conf import settings
 from consistency.context import consistency_current, is_pinned
 from consistency.levels import EVENTUAL, PRIMARY, STRONG
 from consistency.pool import replica_pool
+from consistency.replicas import NO_POSITION
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ def _decide(key: str | None) -> ReadDecision:  # noqa: PLR0911 - one return per 
     """Where a routed read of ``key`` goes under the current context, and why.
 
     Reasons: ``pinned``, ``no_context``, ``strong``, ``eventual``, ``caught_up`` (a replica has
-    the session's write), ``behind`` (no replica has it yet: a stale read prevented),
+    the session's write), ``behind`` (no replica has it yet, or, written on an older timeline
+    beyond where it ended, none ever will: a stale read prevented),
     ``no_replica`` (none in rotation), ``state_unavailable`` (the session's positions cannot be
     read, so only the primary is safe).
     """
@@ -43,7 +45,7 @@ def _decide(key: str | None) -> ReadDecision:  # noqa: PLR0911 - one return per 
     if context.level == STRONG:
         return ReadDecision(PRIMARY, "strong")
     if context.level == EVENTUAL:
-        states = replica_pool.states(required_lsn=0)
+        states = replica_pool.states(required=NO_POSITION)
         in_rotation = [state for state in states.values() if state.in_rotation]
         if not in_rotation:
             return ReadDecision(PRIMARY, "no_replica")
@@ -51,16 +53,16 @@ def _decide(key: str | None) -> ReadDecision:  # noqa: PLR0911 - one return per 
     state = context.session_state()
     if state is None:
         return ReadDecision(PRIMARY, "state_unavailable")
-    required = state.required_lsn(key)
-    states = replica_pool.states(required_lsn=required)
+    required = state.required_position(key)
+    states = replica_pool.states(required=required)
     in_rotation = [replica for replica in states.values() if replica.in_rotation]
     if not in_rotation:
         return ReadDecision(PRIMARY, "no_replica")
-    eligible = [replica for replica in in_rotation if replica.replay_lsn >= required]
+    eligible = [replica for replica in in_rotation if replica_pool.holds(replica, required)]
     if not eligible:
         return ReadDecision(PRIMARY, "behind")
-    if key is not None and required and len(eligible) == len(states):
-        context.forget_caught_up(key, min(replica.replay_lsn for replica in eligible))
+    if key is not None and required.lsn and len(eligible) == len(states):
+        context.forget_caught_up(key, required)
     return ReadDecision(random.choice(eligible).alias, "caught_up")  # noqa: S311
 
 

@@ -12,7 +12,8 @@ own transaction, so it commits with the write or not at all; its WAL position ri
 the commit. The token authentication reads a token's positions in the query that
 authenticates it (``consistency.authentication``), so they cost no round trip of their own.
 
-Every save raises values only (``GREATEST``) and only for the objects this request changed,
+Every save raises values only (a write position as (timeline, LSN), a version by ``GREATEST``)
+and only for the objects this request changed,
 so concurrent requests of one session (two browser tabs, two threads of one token) merge
 their positions; none can erase another's.
 """
@@ -33,6 +34,7 @@ from django.utils import timezone
 
 from consistency.levels import PRIMARY
 from consistency.models import SessionPosition
+from consistency.replicas import NO_POSITION, TIMELINE_SQL, WalPosition
 from consistency.state import MAX_TRACKED_OBJECTS, SessionState
 
 logger = logging.getLogger(__name__)
@@ -42,29 +44,35 @@ logger = logging.getLogger(__name__)
 MAX_STORED_OBJECTS = 4 * MAX_TRACKED_OBJECTS
 
 _TABLE = SessionPosition._meta.db_table
+# A write position rises as (timeline, LSN): a later write is on the same or a later timeline.
+_RAISE_WRITE = """
+  write_timeline = CASE WHEN (EXCLUDED.write_timeline, EXCLUDED.write_lsn)
+      > (p.write_timeline, p.write_lsn) THEN EXCLUDED.write_timeline ELSE p.write_timeline END,
+  write_lsn = CASE WHEN (EXCLUDED.write_timeline, EXCLUDED.write_lsn)
+      > (p.write_timeline, p.write_lsn) THEN EXCLUDED.write_lsn ELSE p.write_lsn END"""
 _MERGE = f"""
-INSERT INTO {_TABLE} AS p (owner, object_key, write_lsn, seen_version, updated_at)
-SELECT %s, object_key, write_lsn, seen_version, now()
-FROM unnest(%s::text[], %s::bigint[], %s::bigint[]) AS c(object_key, write_lsn, seen_version)
+INSERT INTO {_TABLE} AS p (owner, object_key, write_timeline, write_lsn, seen_version, updated_at)
+SELECT %s, object_key, write_timeline, write_lsn, seen_version, now()
+FROM unnest(%s::text[], %s::int[], %s::bigint[], %s::bigint[])
+  AS c(object_key, write_timeline, write_lsn, seen_version)
 ORDER BY object_key
-ON CONFLICT (owner, object_key) DO UPDATE SET
-  write_lsn = GREATEST(p.write_lsn, EXCLUDED.write_lsn),
+ON CONFLICT (owner, object_key) DO UPDATE SET {_RAISE_WRITE},
   seen_version = GREATEST(p.seen_version, EXCLUDED.seen_version),
   updated_at = EXCLUDED.updated_at
 """  # noqa: S608 - the table name is the model's, never input
-# The write's WAL position, read and saved in one statement after the write's commit: read
-# after that commit, the insert position is at or past the commit record.
+# The write's WAL position and timeline, read and saved in one statement after the write's
+# commit: read after that commit, the insert position is at or past the commit record.
 _WRITE_POSITION = f"""
-INSERT INTO {_TABLE} AS p (owner, object_key, write_lsn, seen_version, updated_at)
-VALUES (%s, %s, pg_current_wal_insert_lsn() - '0/0'::pg_lsn, 0, now())
-ON CONFLICT (owner, object_key) DO UPDATE SET
-  write_lsn = GREATEST(p.write_lsn, EXCLUDED.write_lsn), updated_at = EXCLUDED.updated_at
-RETURNING write_lsn
+INSERT INTO {_TABLE} AS p (owner, object_key, write_timeline, write_lsn, seen_version, updated_at)
+VALUES (%s, %s, {TIMELINE_SQL}, pg_current_wal_insert_lsn() - '0/0'::pg_lsn, 0, now())
+ON CONFLICT (owner, object_key) DO UPDATE SET {_RAISE_WRITE}, updated_at = EXCLUDED.updated_at
+RETURNING write_timeline, write_lsn
 """  # noqa: S608
 _FORGET = f"""
-UPDATE {_TABLE} AS p SET write_lsn = 0
-FROM unnest(%s::text[], %s::bigint[]) AS f(object_key, replayed)
-WHERE p.owner = %s AND p.object_key = f.object_key AND p.write_lsn <= f.replayed
+UPDATE {_TABLE} AS p SET write_lsn = 0, write_timeline = 0
+FROM unnest(%s::text[], %s::int[], %s::bigint[]) AS f(object_key, held_timeline, held_lsn)
+WHERE p.owner = %s AND p.object_key = f.object_key
+  AND (p.write_timeline, p.write_lsn) <= (f.held_timeline, f.held_lsn)
 """  # noqa: S608
 _PRUNE = f"""
 DELETE FROM {_TABLE} WHERE id IN (
@@ -88,11 +96,15 @@ def session_owner(session_key: str) -> str:
 
 def positions_subquery(owner: str) -> ArraySubquery:
     """An expression for a query's select list: ``owner``'s rows as a list of
-    ``{"k", "w", "s"}`` (``state_from_rows`` reads it)."""
+    ``{"k", "t", "w", "s"}`` (``state_from_rows`` reads it)."""
     rows = (
         SessionPosition.objects.filter(owner=owner)
         .order_by("updated_at")
-        .values(json=JSONObject(k=F("object_key"), w=F("write_lsn"), s=F("seen_version")))
+        .values(
+            json=JSONObject(
+                k=F("object_key"), t=F("write_timeline"), w=F("write_lsn"), s=F("seen_version")
+            )
+        )
     )
     return ArraySubquery(rows)
 
@@ -101,7 +113,7 @@ def state_from_rows(rows: Iterable[dict[str, Any]]) -> SessionState:
     state = SessionState()
     for row in rows:
         if row["w"]:
-            state.writes[row["k"]] = int(row["w"])
+            state.writes[row["k"]] = WalPosition(int(row.get("t") or 0), int(row["w"]))
         if row["s"]:
             state.seen[row["k"]] = int(row["s"])
     return state
@@ -134,7 +146,12 @@ class PositionStore:
                     SessionPosition.objects.using(PRIMARY)
                     .filter(owner=self.owner)
                     .order_by("updated_at")
-                    .values(k=F("object_key"), w=F("write_lsn"), s=F("seen_version"))
+                    .values(
+                        k=F("object_key"),
+                        t=F("write_timeline"),
+                        w=F("write_lsn"),
+                        s=F("seen_version"),
+                    )
                 )
             except DatabaseError as error:
                 connections[PRIMARY].close()
@@ -153,13 +170,18 @@ class PositionStore:
                     [
                         self.owner,
                         changed,
-                        [state.writes.get(key, 0) for key in changed],
+                        [state.writes.get(key, NO_POSITION).timeline for key in changed],
+                        [state.writes.get(key, NO_POSITION).lsn for key in changed],
                         [state.seen.get(key, 0) for key in changed],
                     ],
                 )
             if state.forgotten:
                 keys = sorted(state.forgotten)
-                cursor.execute(_FORGET, [keys, [state.forgotten[key] for key in keys], self.owner])
+                held = [state.forgotten[key] for key in keys]
+                cursor.execute(
+                    _FORGET,
+                    [keys, [p.timeline for p in held], [p.lsn for p in held], self.owner],
+                )
             if self._stored_objects + len(changed) > MAX_STORED_OBJECTS:
                 cursor.execute(_PRUNE, [self.owner, MAX_STORED_OBJECTS])
                 self._stored_objects = MAX_STORED_OBJECTS
@@ -168,14 +190,16 @@ class PositionStore:
         """Raise the version floor of ``key`` now: inside a write's transaction, it commits
         with the write or not at all. Errors propagate (the write must fail with them)."""
         with connections[PRIMARY].cursor() as cursor:
-            cursor.execute(_MERGE, [self.owner, [key], [0], [version]])
+            cursor.execute(_MERGE, [self.owner, [key], [0], [0], [version]])
 
-    def save_write_position(self, key: str) -> int:
+    def save_write_position(self, key: str) -> WalPosition:
         """Right after a write's commit: save the primary's WAL insert position (at or past
-        that commit) as the session's write position of ``key``; returns it."""
+        that commit) and its timeline as the session's write position of ``key``; returns
+        it."""
         with connections[PRIMARY].cursor() as cursor:
             cursor.execute(_WRITE_POSITION, [self.owner, key])
-            return int(cursor.fetchone()[0])
+            timeline, lsn = cursor.fetchone()
+            return WalPosition(int(timeline), int(lsn))
 
 
 def store_for_request(request: Any) -> PositionStore | None:

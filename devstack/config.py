@@ -32,7 +32,7 @@ REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
 # QUORUM_PROXY_PORT + i (the coordinator connects through the routes).
 QUORUM_NODE_COUNT: int = max(4, _int_env("STATELAB_QUORUM_NODES", 5))
 QUORUM_PORT: int = _int_env("STATELAB_QUORUM_PORT", 55450)
-QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 55470)
+QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 55490)
 QUORUM_DATABASE = "statelab_quorum"
 # The regions group (architecture section 9): r1's port, r2 and r3 on the next two; the link proxy's
 # control port and the first of its six route ports (r1->r2, r1->r3, r2->r1, ...).
@@ -41,6 +41,15 @@ REGION_LINKS_PORT: int = _int_env("STATELAB_REGION_LINKS_PORT", 55440)
 REGION_ROUTE_PORT: int = _int_env("STATELAB_REGION_ROUTE_PORT", 55444)
 # How much WAL a publisher keeps for a cut link before its slot is lost (max_slot_wal_keep_size).
 REGION_SLOT_WAL_KEEP_MB: int = max(16, _int_env("STATELAB_REGION_SLOT_WAL_KEEP_MB", 64))
+# The ha group (architecture section 8): each variable is the first of three consecutive ports, one
+# per member: the members' Postgres servers, their Patroni REST APIs, etcd's client and peer
+# ports.
+HA_PG_PORT: int = _int_env("STATELAB_HA_PG_PORT", 55470)
+PATRONI_PORT: int = _int_env("STATELAB_PATRONI_PORT", 55473)
+ETCD_PORT: int = _int_env("STATELAB_ETCD_PORT", 55476)
+ETCD_PEER_PORT: int = _int_env("STATELAB_ETCD_PEER_PORT", 55479)
+HA_MEMBERS = 3
+HA_SCOPE = "statelab"
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,10 @@ class StackConfig:
     region_links_port: int = REGION_LINKS_PORT
     region_route_port: int = REGION_ROUTE_PORT
     region_slot_wal_keep_mb: int = REGION_SLOT_WAL_KEEP_MB
+    ha_pg_port: int = HA_PG_PORT
+    patroni_port: int = PATRONI_PORT
+    etcd_port: int = ETCD_PORT
+    etcd_peer_port: int = ETCD_PEER_PORT
 
 
 PG_USER = "statelab"
@@ -106,6 +119,27 @@ def region_routes(
     return {f"{a}->{b}": (first_route_port + index, ports[a]) for index, (a, b) in enumerate(links)}
 
 
+# Where the HA app finds the cluster's managers (Patroni REST APIs) and the SMR its etcd.
+PATRONI_VARIABLES = ("STATELAB_PATRONI_URLS",)
+ETCD_VARIABLES = ("STATELAB_ETCD_URLS",)
+
+
+def member_ports(first_port: int, count: int = HA_MEMBERS) -> list[int]:
+    """The ports of `count` members whose first one is `first_port` (one each, in a row)."""
+    return [first_port + index for index in range(count)]
+
+
+def standby_orders(ports: list[int]) -> list[list[int]]:
+    """Host orders of the replica aliases: one alias per standby a cluster of len(ports)
+    members has, each a multi-host list tried in order for the first standby
+    (``target_session_attrs=standby``). Alias i lists member i first and the last member
+    second, so that wherever the leader is, the aliases land on different standbys: when the
+    leader is member i, alias i falls back to the last member, which no other alias names
+    first."""
+    last = ports[-1]
+    return [[port, last, *(other for other in ports[:-1] if other != port)] for port in ports[:-1]]
+
+
 def database_names(shard_count: int = SHARD_COUNT) -> dict[str, str]:
     """Database alias -> database name inside the embedded cluster."""
     names = {
@@ -121,9 +155,14 @@ def _pg_url(port: int, database: str) -> str:
     return f"postgres://{PG_USER}:{PG_PASSWORD}@{HOST}:{port}/{database}"
 
 
+def cluster_url(ports: list[int], database: str, target: str = "read-write") -> str:
+    """A libpq multi-host URL over the members on `ports`: the first one that is `target`
+    (``read-write``: the leader, wherever it is; ``standby``: a standby)."""
+    hosts = ",".join(f"{HOST}:{port}" for port in ports)
+    return f"postgres://{PG_USER}:{PG_PASSWORD}@{hosts}/{database}?target_session_attrs={target}"
+
+
 def embedded_env(
-    pg_port: int = PG_PORT,
-    replica_port: int = REPLICA_PORT,
     redis_port: int = REDIS_PORT,
     shard_count: int = SHARD_COUNT,
     *,
@@ -131,17 +170,28 @@ def embedded_env(
     quorum_proxy_port: int = QUORUM_PROXY_PORT,
     region_port: int = REGION_PORT,
     region_links_port: int = REGION_LINKS_PORT,
+    ha_pg_port: int = HA_PG_PORT,
+    patroni_port: int = PATRONI_PORT,
+    etcd_port: int = ETCD_PORT,
 ) -> dict[str, str]:
-    """The URL variables that point at the embedded stack (the quorum nodes through their
-    link proxy's routes)."""
+    """The URL variables that point at the embedded stack: every database on the Patroni
+    cluster (the leader, wherever it is), one replica alias per standby; the quorum nodes
+    through their link proxy's routes."""
     names = database_names(shard_count)
+    members = member_ports(ha_pg_port)
     regions = region_ports(region_port)
+
+    def leader(alias: str) -> str:
+        return cluster_url(members, names[alias])
+
     return {
-        "DATABASE_URL": _pg_url(pg_port, names["default"]),
-        "REPLICA_URLS": _pg_url(replica_port, names["default"]),
-        "ACCOUNTS_DATABASE_URL": _pg_url(pg_port, names["accounts"]),
-        "LEDGER_DATABASE_URL": _pg_url(pg_port, names["ledger"]),
-        "SHARD_URLS": ",".join(_pg_url(pg_port, names[f"shard_{i}"]) for i in range(shard_count)),
+        "DATABASE_URL": leader("default"),
+        "REPLICA_URLS": ",".join(
+            cluster_url(order, names["default"], "standby") for order in standby_orders(members)
+        ),
+        "ACCOUNTS_DATABASE_URL": leader("accounts"),
+        "LEDGER_DATABASE_URL": leader("ledger"),
+        "SHARD_URLS": ",".join(leader(f"shard_{i}") for i in range(shard_count)),
         "REDIS_URL": f"redis://{HOST}:{redis_port}/0",
         "CELERY_BROKER_URL": f"redis://{HOST}:{redis_port}/1",
         "QUORUM_NODE_URLS": ",".join(
@@ -150,6 +200,10 @@ def embedded_env(
         ),
         "REGION_URLS": ",".join(_pg_url(regions[name], REGION_DATABASE) for name in REGION_NAMES),
         "REGION_LINKS_URL": f"tcp://{HOST}:{region_links_port}",
+        "STATELAB_PATRONI_URLS": ",".join(
+            f"http://{HOST}:{port}" for port in member_ports(patroni_port)
+        ),
+        "STATELAB_ETCD_URLS": ",".join(f"http://{HOST}:{port}" for port in member_ports(etcd_port)),
     }
 
 
@@ -166,6 +220,11 @@ def quorum_given() -> bool:
 def regions_given() -> bool:
     """True when REGION_URLS is set: the regions are provided elsewhere."""
     return bool(os.environ.get("REGION_URLS"))
+
+
+def etcd_given() -> bool:
+    """True when STATELAB_ETCD_URLS is set: etcd is provided elsewhere."""
+    return bool(os.environ.get("STATELAB_ETCD_URLS"))
 
 
 def redis_given() -> bool:

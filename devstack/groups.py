@@ -24,7 +24,9 @@ from dataclasses import dataclass
 from devstack import config as stack_config
 from devstack.components import (
     Component,
+    EtcdMember,
     LinkProxy,
+    PatroniMember,
     PostgresPrimary,
     Redis,
     RegionLinks,
@@ -62,7 +64,45 @@ def group(name: str, *, default: bool = False) -> Callable[[GroupBuilder], Group
 
 @group("core", default=True)
 def core(workspace: Workspace, config: StackConfig) -> list[Component]:
-    """What the service needs: the primary, one streaming replica, Redis."""
+    """What the service needs besides its Postgres cluster (group ha): Redis."""
+    return [Redis(workspace, port=config.redis_port)]
+
+
+@group("ha", default=True)
+def ha(workspace: Workspace, config: StackConfig) -> list[Component]:
+    """The service's Postgres: three etcd members (Raft) and three Patroni members, every
+    database of the topology on the leader, the standbys serving the replica aliases."""
+    names = [f"etcd_{number}" for number in range(1, stack_config.HA_MEMBERS + 1)]
+    peers = dict(zip(names, stack_config.member_ports(config.etcd_peer_port), strict=True))
+    etcd = [
+        EtcdMember(workspace, name=name, port=port, peer_port=peers[name], cluster=peers)
+        for name, port in zip(names, stack_config.member_ports(config.etcd_port), strict=True)
+    ]
+    etcd_urls = [member.client_url for member in etcd]
+    ports = zip(
+        stack_config.member_ports(config.ha_pg_port),
+        stack_config.member_ports(config.patroni_port),
+        strict=True,
+    )
+    patroni = [
+        PatroniMember(
+            workspace,
+            name=f"patroni_{number}",
+            port=pg_port,
+            api_port=api_port,
+            etcd_urls=etcd_urls,
+            etcd_members=names,
+            databases=list(stack_config.database_names(config.shard_count).values()),
+        )
+        for number, (pg_port, api_port) in enumerate(ports, start=1)
+    ]
+    return [*etcd, *patroni]
+
+
+@group("single")
+def single(workspace: Workspace, config: StackConfig) -> list[Component]:
+    """A plain primary and one streaming replica of it, no failover: the topology before the
+    cluster (group ha), kept as building blocks and for comparison."""
     primary = PostgresPrimary(workspace, port=config.pg_port, shard_count=config.shard_count)
     replica = StreamingReplica(
         workspace,
@@ -72,7 +112,7 @@ def core(workspace: Workspace, config: StackConfig) -> list[Component]:
         apply_delay_ms=config.replica_delay_ms,
         port_variable="STATELAB_REPLICA_PORT",
     )
-    return [primary, replica, Redis(workspace, port=config.redis_port)]
+    return [primary, replica]
 
 
 @group("quorum")

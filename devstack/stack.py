@@ -1,8 +1,8 @@
 """The orchestrator: every registered group's components in one workspace, started and
 stopped by group.
 
-``Stack.up()`` starts the default groups (core: primary, replica_1, redis), ``up(["ha"])``
-another group; components start in registration order, with what they depend on.
+``Stack.up()`` starts the default groups (core: redis; ha: etcd_1..3, patroni_1..3),
+``up(["single"])`` another group; components start in registration order, with what they depend on.
 ``down()`` stops everything, last registered first. A single component is reached by name:
 ``stack.component("replica_1").down()``.
 """

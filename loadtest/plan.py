@@ -3,9 +3,12 @@ user class of ``loadtest/locustfile.py``; baselines and extras run in the driver
 Imported once Django is set up."""
 
 from loadtest.extras import Extra
+from loadtest.ha_bench import HA
 from loadtest.locust_runs import Scenario
 from loadtest.pgbench import PgbenchBaseline
 from loadtest.profiles_bench import ROUTING
+from loadtest.quorum_bench import QUORUM
+from loadtest.regions_bench import REGIONS
 from loadtest.saga_bench import BENCH_ACCOUNTS, TRANSFERS
 from loadtest.saga_sql import saga_sql_baseline
 from loadtest.sharding_bench import SHARDING
@@ -66,5 +69,6 @@ SCENARIOS: list[Scenario] = [
 
 PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline(accounts=BENCH_ACCOUNTS)]
 
-# Run in this order, after the scenarios; ``--extras`` picks some by name.
-EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING]
+# Run in this order, after the scenarios; ``--extras`` picks some by name. HA last: it kills
+# the cluster's leader under the running service.
+EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING, REGIONS, QUORUM, HA]

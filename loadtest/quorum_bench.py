@@ -39,6 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from loadtest.extras import Extra, ExtraResult, Plot
+
 SLOW_NODE = "n2"
 SLOW_DELAY_MS = 100
 SLOW_JITTER_MS = 100
@@ -453,13 +455,9 @@ def run(duration_s: float, out_dir: Path) -> dict:
     return figures
 
 
-def quorum_extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> Any:
-    """The benchmark extra (the ``loadtest.extras`` protocol: register it in loadtest/plan.py
-    as ``Extra("quorum", quorum_extra_run, ...)``): one run of every phase, ``120 * scale``
-    seconds for the (W, R) runs. ``service`` is not used: the coordinator runs in this process,
-    as in the service."""
-    from loadtest.extras import ExtraResult, Plot
-
+def quorum_extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> ExtraResult:
+    """The benchmark extra: one run of every phase, ``120 * scale`` seconds for the (W, R)
+    runs. ``service`` is not used: the coordinator runs in this process, as in the service."""
     figures = run(max(30.0, 120 * scale), work_dir / "quorum")
     matrix = figures["stale_reads_one_slow_node"]
     table = [
@@ -522,6 +520,13 @@ def repeated(duration_s: float, out_dir: Path, repeat: int, run_once=None) -> di
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "quorum-spread.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+QUORUM = Extra(
+    "quorum",
+    quorum_extra_run,
+    "stale reads against W and R, availability with nodes down, sloppy quorum until handoff",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from loadtest.extras import Extra, ExtraResult, Plot
+
 WAN_DELAY_MS = 20
 
 
@@ -297,12 +299,9 @@ def run(duration_s: float, out_dir: Path, repeats: int = 3) -> dict[str, Any]:
     return figures
 
 
-def extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> Any:
-    """The regions as an extra of ``make bench`` (the ``ExtraRun`` protocol of
-    loadtest.extras: register ``Extra("regions", extra_run, ...)`` in loadtest/plan.py). The
-    service is not used: the regions are measured through their services in this process."""
-    from loadtest.extras import ExtraResult, Plot
-
+def extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> ExtraResult:
+    """The regions as an extra of ``make bench``. The service is not used: the regions are
+    measured through their services in this process."""
     figures = run(max(20.0, 60.0 * scale), work_dir / "regions", repeats=3 if scale >= 1 else 1)
     latency_figures = figures["latency"]
     spread = figures["split_brain_runs"]
@@ -340,6 +339,13 @@ def extra_run(*, service: Any = None, scale: float = 1.0, work_dir: Path) -> Any
     scalars["duration_s"] = figures["duration_s"]
     details = {name: value for name, value in figures.items() if isinstance(value, dict | list)}
     return ExtraResult(figures=scalars, table=rows, plot=plot, details=details)
+
+
+REGIONS = Extra(
+    "regions",
+    extra_run,
+    "local write latency, heal-to-convergence and the split-brain vignette's casualties",
+)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,8 @@ EXAMPLES = int(os.environ.get("STATELAB_FUZZ_EXAMPLES", "8"))
 # the quorum node switches (they stop and freeze real servers), and the quorum store's values,
 # which need the storage nodes running (a 503 otherwise): tests/quorum covers their input; and
 # the regions' staff switches (tests/regions): they cut the shared link proxy's routes, run the
-# split-brain vignette or repair the regions, which this suite does not start.
+# split-brain vignette or repair the regions, which this suite does not start; and killing the
+# cluster's leader, switching it over or changing its replication mode (tests/ha/).
 schema = (
     schemathesis.openapi.from_wsgi(
         "/api/schema/?format=json", application, config=SchemathesisConfig.discover()
@@ -33,6 +34,9 @@ schema = (
     .exclude(path="/api/quorum/nodes/{node}", method="PUT")
     .exclude(path="/api/quorum/{key}")
     .exclude(path=["/api/regions/network", "/api/regions/split-brain", "/api/regions/anti-entropy"])
+    .exclude(path="/api/ha/faults/kill-leader")
+    .exclude(path="/api/ha/switchover")
+    .exclude(path="/api/ha/", method=["PATCH"])
 )
 
 

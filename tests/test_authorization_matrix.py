@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 
 import pytest
+from django.conf import settings
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
@@ -81,7 +82,7 @@ def test_the_matrix_covers_every_operation_on_an_object():
     assert {parameter for _path, _method, parameter in OPERATIONS} <= set(OWNED_BY) | NOT_OWNED
 
 
-@pytest.mark.django_db(databases=["default", "replica_1", "accounts", "ledger"])
+@pytest.mark.django_db(databases=["default", *settings.REPLICA_ALIASES, "accounts", "ledger"])
 @pytest.mark.parametrize(("path", "method", "parameter"), OWNED_OPERATIONS, ids=str)
 def test_another_users_object_is_out_of_reach(path, method, parameter):
     make: Callable = OWNED_BY[parameter]
@@ -98,7 +99,7 @@ def test_another_users_object_is_out_of_reach(path, method, parameter):
         assert response.status_code in {403, 404}, (method, url, response.status_code)
 
 
-@pytest.mark.django_db(databases=["default", "replica_1", "accounts", "ledger"])
+@pytest.mark.django_db(databases=["default", *settings.REPLICA_ALIASES, "accounts", "ledger"])
 @pytest.mark.parametrize(("path", "method", "parameter"), OPERATIONS, ids=str)
 def test_no_object_is_reachable_without_credentials(path, method, parameter):
     value = "any-key" if parameter in NOT_OWNED else OWNED_BY[parameter](UserFactory())

@@ -23,12 +23,15 @@ FAULT_KINDS = {
     "stop_replica",
     "crash_point",
     "pause_replay",
+    "kill_leader",
+    "pause_leader",
 }
 
 
 @pytest.fixture
 def fresh_connections_afterwards():
-    """The soak restarts Redis and the replica under this process too."""
+    """The soak restarts Redis, stops standbys and kills the cluster's leader under this
+    process too."""
     yield
     connections.close_all()
     redis_clients_reset()

@@ -13,12 +13,26 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from config.settings.env import split_urls
+
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
-PRIMARY_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-primary.sh"
+POST_BOOTSTRAP_SCRIPT = ROOT / "deploy" / "patroni" / "post-bootstrap.sh"
+PATRONI_CONFIG = ROOT / "deploy" / "patroni" / "patroni.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 
-SERVICES = ("primary", "replica", "redis", "web", "worker", "beat", "prometheus", "locust")
+ETCD_MEMBERS = ("etcd1", "etcd2", "etcd3")
+PATRONI_MEMBERS = ("patroni1", "patroni2", "patroni3")
+SERVICES = (
+    *ETCD_MEMBERS,
+    *PATRONI_MEMBERS,
+    "redis",
+    "web",
+    "worker",
+    "beat",
+    "prometheus",
+    "locust",
+)
 APP_SERVICES = ("web", "worker", "beat")
 
 PRODUCTION_SETTINGS = ROOT / "config" / "settings" / "production.py"
@@ -86,7 +100,9 @@ def environment(service: dict) -> dict[str, str]:
 
 
 def urls(value: str) -> list[str]:
-    return [url.strip() for url in value.split(",") if url.strip()]
+    """The URLs of a variable, split as the settings split them (a multi-host URL has commas
+    of its own)."""
+    return split_urls(value)
 
 
 def database_urls(service: dict) -> list[str]:
@@ -162,35 +178,79 @@ def test_shard_urls_name_at_least_four_shard_databases(services: dict) -> None:
     assert len(shard_databases) >= 4
 
 
-def test_every_database_named_in_the_urls_is_created_on_the_primary(services: dict) -> None:
-    created = set(re.findall(r"\bstatelab_\w+", PRIMARY_INIT_SCRIPT.read_text()))
-    created.add(environment(services["primary"])["POSTGRES_DB"])
+def test_every_database_named_in_the_urls_is_created_after_the_bootstrap(services: dict) -> None:
+    created = set(re.findall(r"\bstatelab\w*", POST_BOOTSTRAP_SCRIPT.read_text()))
 
     named = {database_name(url) for url in database_urls(services["web"])}
 
     assert named <= created
 
 
-def test_database_urls_point_at_the_postgres_services(services: dict) -> None:
+def hosts_of(url: str) -> list[str]:
+    """The hosts of a (multi-host) URL, in order."""
+    netloc = urlsplit(url).netloc.rpartition("@")[2]
+    return [item.rsplit(":", 1)[0] for item in netloc.split(",")]
+
+
+def test_every_database_url_lists_the_three_patroni_members_for_the_leader(services: dict) -> None:
     env = environment(services["web"])
 
-    replica_hosts = {urlsplit(url).hostname for url in urls(env["REPLICA_URLS"])}
-    other_hosts = {
-        urlsplit(url).hostname
-        for name in DATABASE_URL_VARIABLES
-        if name != "REPLICA_URLS"
-        for url in urls(env[name])
-    }
+    leader_urls = [
+        url for name in DATABASE_URL_VARIABLES if name != "REPLICA_URLS" for url in urls(env[name])
+    ]
 
-    assert (replica_hosts, other_hosts) == ({"replica"}, {"primary"})
+    assert {tuple(sorted(hosts_of(url))) for url in leader_urls} == {PATRONI_MEMBERS}
+    assert all("target_session_attrs=read-write" in url for url in leader_urls)
 
 
-def test_the_replica_applies_wal_with_the_configured_delay(services: dict) -> None:
-    command = [interpolate(str(part)) for part in services["replica"]["command"]]
-    raw_command = " ".join(str(part) for part in services["replica"]["command"])
+def test_the_replica_urls_land_on_two_different_standbys_wherever_the_leader_is(services: dict):
+    replica_urls = urls(environment(services["web"])["REPLICA_URLS"])
 
-    assert "recovery_min_apply_delay=0ms" in command
-    assert "${REPLICA_DELAY_MS:-0}ms" in raw_command
+    first_standbys = [
+        {next(host for host in hosts_of(url) if host != leader) for url in replica_urls}
+        for leader in PATRONI_MEMBERS
+    ]
+
+    assert all("target_session_attrs=standby" in url for url in replica_urls)
+    assert all(len(standbys) == 2 for standbys in first_standbys)
+
+
+def test_the_patroni_members_run_one_image_with_their_own_names(services: dict) -> None:
+    images = {services[name]["image"] for name in (*PATRONI_MEMBERS, *ETCD_MEMBERS)}
+    names = [environment(services[name])["PATRONI_NAME"] for name in PATRONI_MEMBERS]
+
+    assert images == {"statelab-patroni:local"}
+    assert names == list(PATRONI_MEMBERS)
+
+
+def test_the_etcd_members_form_one_cluster_with_its_corruption_checks(services: dict) -> None:
+    commands = [
+        [*services[name]["entrypoint"], *services[name]["command"]] for name in ETCD_MEMBERS
+    ]
+
+    for name, command in zip(ETCD_MEMBERS, commands, strict=True):
+        cluster = next(arg for arg in command if arg.startswith("--initial-cluster="))
+        assert f"--name={name}" in command
+        assert {member.split("=")[0] for member in cluster.split("=", 1)[1].split(",")} == set(
+            ETCD_MEMBERS
+        )
+        assert "--experimental-initial-corrupt-check" in command
+
+
+def test_the_app_finds_every_patroni_api_and_etcd_member(services: dict) -> None:
+    env = environment(services["web"])
+
+    assert [urlsplit(url).hostname for url in urls(env["STATELAB_PATRONI_URLS"])] == list(
+        PATRONI_MEMBERS
+    )
+    assert [urlsplit(url).hostname for url in urls(env["STATELAB_ETCD_URLS"])] == list(ETCD_MEMBERS)
+
+
+def test_the_members_share_patronis_timings_within_its_rule() -> None:
+    dcs = yaml.safe_load(PATRONI_CONFIG.read_text())["bootstrap"]["dcs"]
+
+    assert dcs["loop_wait"] + 2 * dcs["retry_timeout"] <= dcs["ttl"]
+    assert dcs["postgresql"]["use_pg_rewind"]
 
 
 @pytest.mark.parametrize("target", ["web:8000", "worker:9100"])

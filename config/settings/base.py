@@ -341,6 +341,17 @@ CELERY_BEAT_SCHEDULE.update(
     }
 )
 
+# --- ha: the Patroni cluster and the state machine on etcd -------------------------------------
+INSTALLED_APPS += ["ha"]
+# Each Patroni member's REST API (the embedded cluster's unless DATABASE_URL points elsewhere)
+# and etcd's members (v3 JSON gateway).
+PATRONI_URLS = env.endpoint_urls("STATELAB_PATRONI_URLS", embedded_unless="DATABASE_URL")
+PATRONI_CREDENTIALS = (
+    env.get_str("STATELAB_PATRONI_USER", "statelab"),
+    env.get_str("STATELAB_PATRONI_PASSWORD", "statelab"),
+)
+ETCD_URLS = env.endpoint_urls("STATELAB_ETCD_URLS")
+
 # --- lab ---------------------------------------------------------------------------------------
 INSTALLED_APPS += ["lab"]  # the State Lab page at /lab/ (reads the public API and /metrics)
 

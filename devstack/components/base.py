@@ -231,6 +231,19 @@ class Daemon(Component):
             raise StackError(self.name, problem, command=argv, log_path=self.log_path)
         self.echo(f"{self.name} started on {config.HOST}:{self.port} (pid {child.pid})")
 
+    def kill(self) -> int | None:
+        """SIGKILL the program (a crash: no shutdown of any kind); its pid, None when it did
+        not run. ``up()`` starts it again."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if not process.wait_pid_gone(pid, process.KILL_WAIT_S):
+            raise StackError(self.name, f"pid {pid} survived SIGKILL", log_path=self.log_path)
+        self.echo(f"{self.name} killed (pid {pid})")
+        return pid
+
     def _down(self) -> None:
         pid = self.pid()
         if pid is None:

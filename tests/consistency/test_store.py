@@ -11,6 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from consistency.models import SessionPosition
+from consistency.replicas import NO_POSITION, WalPosition
 from consistency.state import SessionState
 from consistency.store import MAX_STORED_OBJECTS, PositionStore, positions_purge
 
@@ -19,7 +20,11 @@ pytestmark = pytest.mark.django_db
 saves = st.lists(
     st.tuples(
         st.sampled_from(["profile:1", "profile:2", "profile:3"]),
-        st.integers(min_value=0, max_value=2**40),
+        st.builds(
+            WalPosition,
+            st.integers(min_value=1, max_value=4),
+            st.integers(min_value=0, max_value=2**40),
+        ),
         st.integers(min_value=0, max_value=1000),
     ),
     min_size=1,
@@ -32,16 +37,19 @@ saves = st.lists(
 )
 @given(saves=saves)
 def test_whatever_the_order_of_saves_each_position_is_the_highest_saved(saves):
+    """Write positions rise as (timeline, LSN): a write on a later timeline wins even at a
+    lower LSN (a failover's new leader may write below the old leader's last position)."""
     store = PositionStore(f"t:{uuid.uuid4().hex}")
-    for key, lsn, version in saves:
+    for key, position, version in saves:
         state = SessionState()
-        state.raise_write(key, lsn)
+        state.raise_write(key, position)
         state.raise_seen(key, version)
         store.save(state)
 
     loaded = store.load()
     for key in {key for key, _, _ in saves}:
-        assert loaded.writes.get(key, 0) == max(lsn for k, lsn, _ in saves if k == key)
+        highest = max(position for k, position, _ in saves if k == key)
+        assert loaded.writes.get(key, NO_POSITION) == (highest if highest.lsn else NO_POSITION)
         assert loaded.seen.get(key, 0) == max(version for k, _, version in saves if k == key)
 
 
@@ -62,7 +70,7 @@ def test_a_write_position_saved_after_a_forget_is_kept():
 def test_beyond_the_bound_the_oldest_seen_only_positions_are_dropped_never_a_write():
     store = PositionStore("t:bounded")
     written = SessionState()
-    written.raise_write("profile:written", 10)
+    written.raise_write("profile:written", WalPosition(1, 10))
     store.save(written)
     for number in range(MAX_STORED_OBJECTS + 5):
         state = store.load()

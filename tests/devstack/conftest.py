@@ -19,7 +19,7 @@ import pytest
 from devstack import config
 from devstack.components import Daemon
 from devstack.config import StackConfig
-from devstack.groups import GROUPS
+from devstack.groups import GROUPS, Group
 from devstack.stack import Stack
 from devstack.workspace import Workspace
 
@@ -113,10 +113,18 @@ def make_listener(workspace: Workspace) -> Iterator[Callable[..., Listener]]:
         component.down()
 
 
+#: The plain primary and its streaming replica (group single), then Redis (group core), both
+#: started by a plain ``up``: the package's tests of Postgres servers and of the orchestrator.
+SINGLE_AND_CORE = {
+    "single": Group("single", GROUPS["single"].build, default=True),
+    "core": Group("core", GROUPS["core"].build, default=True),
+}
+
+
 @pytest.fixture(scope="package")
 def stack() -> Iterator[Stack]:
-    """The core group (primary, replica_1, redis) in a temp dir on free ports, shared by the
-    package's tests and purged at the end."""
+    """The single and core groups (primary, replica_1, redis) in a temp dir on free ports,
+    shared by the package's tests and purged at the end."""
     pg_port, replica_port, redis_port = free_ports(3)
     quorum_nodes = StackConfig().quorum_nodes
     with scratch() as base_dir:
@@ -134,7 +142,7 @@ def stack() -> Iterator[Stack]:
             ),
             honor_given_urls=False,
             echo=quiet,
-            groups={name: group for name, group in GROUPS.items() if group.default},
+            groups=SINGLE_AND_CORE,
         )
         try:
             stack.up()

@@ -1,5 +1,5 @@
-"""The orchestrator: the core group with real processes (one stack for the package), and group
-selection with small real listeners."""
+"""The orchestrator: the single and core groups with real processes (one stack for the
+package), and group selection with small real listeners."""
 
 import os
 import subprocess
@@ -29,27 +29,52 @@ def _pids(stack: Stack) -> dict[str, int]:
 # ---- the core group ------------------------------------------------------------------
 
 
-def test_embedded_env_points_every_alias_at_the_configured_ports() -> None:
-    env = config.embedded_env(pg_port=1, replica_port=2, redis_port=3, shard_count=4)
+def test_embedded_env_points_every_alias_at_the_cluster_on_the_configured_ports() -> None:
+    env = config.embedded_env(
+        redis_port=3, shard_count=4, ha_pg_port=10, patroni_port=20, etcd_port=30
+    )
 
-    assert env["DATABASE_URL"] == "postgres://statelab:statelab@127.0.0.1:1/statelab"
-    assert env["REPLICA_URLS"] == "postgres://statelab:statelab@127.0.0.1:2/statelab"
-    assert env["ACCOUNTS_DATABASE_URL"].endswith(":1/statelab_accounts")
-    assert env["LEDGER_DATABASE_URL"].endswith(":1/statelab_ledger")
-    assert [url.rsplit("/", 1)[1] for url in env["SHARD_URLS"].split(",")] == [
-        f"statelab_shard_{i}" for i in range(4)
-    ]
+    members = "127.0.0.1:10,127.0.0.1:11,127.0.0.1:12"
+    leader = f"postgres://statelab:statelab@{members}"
+    assert env["DATABASE_URL"] == f"{leader}/statelab?target_session_attrs=read-write"
+    assert env["ACCOUNTS_DATABASE_URL"].startswith(f"{leader}/statelab_accounts?")
+    assert env["LEDGER_DATABASE_URL"].startswith(f"{leader}/statelab_ledger?")
+    assert env["SHARD_URLS"].count("target_session_attrs=read-write") == 4
     assert env["REDIS_URL"] == "redis://127.0.0.1:3/0"
     assert env["CELERY_BROKER_URL"] == "redis://127.0.0.1:3/1"
+    assert env["STATELAB_PATRONI_URLS"].split(",") == [
+        f"http://127.0.0.1:{port}" for port in (20, 21, 22)
+    ]
+    assert env["STATELAB_ETCD_URLS"].split(",") == [
+        f"http://127.0.0.1:{port}" for port in (30, 31, 32)
+    ]
 
 
-def test_the_core_group_is_the_default_with_primary_replica_and_redis() -> None:
+def test_the_replica_urls_reach_two_different_standbys_wherever_the_leader_is() -> None:
+    """Each replica alias tries its hosts in order for the first standby: with any one member
+    leading, the aliases' first standbys differ."""
+    orders = config.standby_orders([10, 11, 12])
+
+    first_standbys = [
+        [next(port for port in order if port != leader) for order in orders]
+        for leader in (10, 11, 12)
+    ]
+
+    assert len(orders) == 2
+    assert all(len(set(standbys)) == 2 for standbys in first_standbys)
+
+
+def test_the_default_groups_are_redis_and_the_cluster() -> None:
     stack = Stack(StackConfig(), echo=quiet)
 
     assert [(c.name, c.group) for c in stack.select()] == [
-        ("primary", "core"),
-        ("replica_1", "core"),
         ("redis", "core"),
+        ("etcd_1", "ha"),
+        ("etcd_2", "ha"),
+        ("etcd_3", "ha"),
+        ("patroni_1", "ha"),
+        ("patroni_2", "ha"),
+        ("patroni_3", "ha"),
     ]
 
 
@@ -244,7 +269,13 @@ def _devstack(*args: str, stack_dir) -> subprocess.CompletedProcess:
     environment = {
         key: value
         for key, value in os.environ.items()
-        if key not in {*config.POSTGRES_VARIABLES, *config.REDIS_VARIABLES}
+        if key
+        not in {
+            *config.POSTGRES_VARIABLES,
+            *config.REDIS_VARIABLES,
+            *config.ETCD_VARIABLES,
+            *config.PATRONI_VARIABLES,
+        }
     }
     environment["STATELAB_STACK_DIR"] = str(stack_dir)
     return subprocess.run(
@@ -258,12 +289,15 @@ def _devstack(*args: str, stack_dir) -> subprocess.CompletedProcess:
     )
 
 
-def test_status_of_a_stopped_stack_lists_every_core_component_and_exits_3(scratch_dir) -> None:
+def test_status_of_a_stopped_stack_lists_every_default_component_and_exits_3(scratch_dir):
     result = _devstack("status", stack_dir=scratch_dir / "stack")
 
     rows = [line.split()[:2] for line in result.stdout.splitlines()[1:]]
     assert result.returncode == 3
-    assert rows == [["primary", "no"], ["replica_1", "no"], ["redis", "no"]]
+    assert rows == [
+        [name, "no"]
+        for name in ("redis", "etcd_1", "etcd_2", "etcd_3", "patroni_1", "patroni_2", "patroni_3")
+    ]
 
 
 def test_the_command_line_names_an_unknown_group(scratch_dir) -> None:

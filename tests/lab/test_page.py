@@ -6,6 +6,7 @@ import re
 import time
 
 import pytest
+from django.conf import settings
 from django.test import Client
 
 from loadtest.results import routing_comparison_store, run_folder_create
@@ -125,7 +126,9 @@ def test_page_loads_only_its_own_static_files_from_this_origin():
         )
 
 
-@pytest.mark.django_db(databases=["default", "replica_1"])  # the switches read the replica
+@pytest.mark.django_db(
+    databases=["default", *settings.REPLICA_ALIASES]
+)  # the switches read the replica
 def test_the_page_csrf_token_lets_the_staff_browser_change_a_fault_switch():
     client = Client(enforce_csrf_checks=True)
     client.force_login(StaffFactory())
