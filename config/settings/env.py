@@ -48,6 +48,15 @@ def get_int(name: str, default: int) -> int:
         raise BadSettingValue(f"{name}={value!r} is not an integer") from None
 
 
+def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    if value.strip().lower() not in choices:
+        raise BadSettingValue(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value.strip().lower()
+
+
 def get_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if value is None:
