@@ -12,6 +12,7 @@ from accounts.selectors import account_get, accounts_for_user
 from accounts.services import account_create, account_deposit
 from core.fields import RawField
 from core.money import amount_format
+from core.pagination import PaginatedListMixin, cursor_pages
 
 
 class AccountOutput(serializers.ModelSerializer):
@@ -25,15 +26,18 @@ class AccountOutput(serializers.ModelSerializer):
         return amount_format(account.balance, currency=account.currency)
 
 
-class AccountsView(APIView):
-    """The caller's accounts (staff: every account); POST opens an account for the caller."""
+class AccountsView(PaginatedListMixin, APIView):
+    """The caller's accounts (staff: every account), oldest first, in cursor pages; POST opens
+    an account for the caller."""
+
+    pagination_class = cursor_pages("id")
 
     class AccountCreateInput(serializers.Serializer):
         currency = RawField(help_text="ISO 4217 code, e.g. EUR")
 
     @extend_schema(responses=AccountOutput(many=True))
     def get(self, request: Request) -> Response:
-        return Response(AccountOutput(accounts_for_user(user=request.user), many=True).data)
+        return self.page_response(accounts_for_user(user=request.user), AccountOutput)
 
     @extend_schema(request=AccountCreateInput, responses={201: AccountOutput})
     def post(self, request: Request) -> Response:

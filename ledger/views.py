@@ -18,6 +18,7 @@ from core.idempotency import (
     request_fingerprint,
 )
 from core.money import amount_format
+from core.pagination import PaginatedListMixin, cursor_pages
 from core.throttling import TransferCreateThrottle
 from ledger.models import (
     JournalEntry,
@@ -28,8 +29,6 @@ from ledger.models import (
 )
 from ledger.selectors import journal_entries_for_user, transfer_get, transfers_for_user
 from ledger.services import transfer_create
-
-PAGE_SIZE = 100
 
 
 class TransitionOutput(serializers.ModelSerializer):
@@ -70,9 +69,11 @@ class TransferDetailOutput(TransferOutput):
         fields = [*TransferOutput.Meta.fields, "history"]
 
 
-class TransfersView(APIView):
+class TransfersView(PaginatedListMixin, APIView):
     """POST starts a transfer (202: the saga runs asynchronously; poll the transfer).
-    GET lists the caller's transfers, newest first."""
+    GET lists the caller's transfers, newest first, in cursor pages."""
+
+    pagination_class = cursor_pages("-created_at")
 
     def get_throttles(self) -> list:
         return [TransferCreateThrottle()] if self.request.method == "POST" else []
@@ -138,8 +139,7 @@ class TransfersView(APIView):
 
     @extend_schema(responses=TransferOutput(many=True))
     def get(self, request: Request) -> Response:
-        transfers = transfers_for_user(user=request.user)[:PAGE_SIZE]
-        return Response(TransferOutput(transfers, many=True).data)
+        return self.page_response(transfers_for_user(user=request.user), TransferOutput)
 
 
 class TransferDetailView(APIView):
@@ -179,8 +179,11 @@ class JournalEntryOutput(serializers.ModelSerializer):
         ]
 
 
-class JournalEntriesView(APIView):
-    """Journal entries touching the caller's accounts (staff: all), newest first."""
+class JournalEntriesView(PaginatedListMixin, APIView):
+    """Journal entries touching the caller's accounts (staff: all), newest first, in cursor
+    pages."""
+
+    pagination_class = cursor_pages("-id")
 
     class JournalEntriesQuery(serializers.Serializer):
         account = serializers.IntegerField(required=False, min_value=1)
@@ -199,5 +202,5 @@ class JournalEntriesView(APIView):
         query.is_valid(raise_exception=True)
         entries = journal_entries_for_user(
             user=request.user, account_id=query.validated_data.get("account")
-        )[:PAGE_SIZE]
-        return Response(JournalEntryOutput(entries, many=True).data)
+        )
+        return self.page_response(entries, JournalEntryOutput)

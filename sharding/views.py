@@ -9,8 +9,10 @@ from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
+from core.pagination import MAX_PAGE_SIZE, PAGE_SIZE
 from sharding.counters import counter_get, counter_increment
 from sharding.events import EventPage, event_create, events_for_key, events_range
 from sharding.placement import KEY_MAX_LENGTH
@@ -106,11 +108,11 @@ class EventQuery(serializers.Serializer):
     key = serializers.CharField(required=False, max_length=KEY_MAX_LENGTH, trim_whitespace=False)
     since = serializers.DateTimeField(required=False)
     until = serializers.DateTimeField(required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=500, default=100)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, default=PAGE_SIZE)
     cursor = serializers.CharField(
         required=False,
         max_length=2000,
-        help_text="next_cursor of the previous page (a forged or foreign one is a 400).",
+        help_text="Given in the previous page's next (a forged or foreign one is a 400).",
     )
 
     def validate(self, attrs):
@@ -126,21 +128,30 @@ class EventQuery(serializers.Serializer):
 EventPageOutput = inline_serializer(
     "EventPage",
     {
-        "items": EventOutput(many=True),
-        "next_cursor": serializers.CharField(
+        "next": serializers.URLField(
             allow_null=True,
             help_text=(
-                "Opaque and signed; pass it back as cursor with the same filters. It keeps each "
-                "shard's own position: after a partial page, the shards that did not answer are "
-                "read again from where they stopped, so following it skips and repeats no row "
-                "(their rows then come after later rows of other shards). Null only when every "
-                "shard answered and none has more."
+                "The next page: the same query with a cursor, opaque and signed (a forged or "
+                "foreign one is a 400). The cursor keeps each shard's own position: after a "
+                "partial page, the shards that did not answer are read again from where they "
+                "stopped, so following next skips and repeats no row (their rows then come "
+                "after later rows of other shards). Null only when every shard answered and "
+                "none has more."
             ),
         ),
+        "previous": serializers.URLField(
+            allow_null=True,
+            help_text=(
+                "Always null: a scatter-gather page is merged from every shard's position, and "
+                "a page back would need each shard's position before it, which the cursor does "
+                "not keep. Go back by starting again from the first page."
+            ),
+        ),
+        "results": EventOutput(many=True),
         "partial": serializers.BooleanField(
             help_text=(
                 "True when a shard did not answer (see shards): its rows are missing from this "
-                "page and come on a later one; a partial page always has a next_cursor."
+                "page and come on a later one; a partial page always has a next."
             )
         ),
         "shards": serializers.DictField(
@@ -151,10 +162,18 @@ EventPageOutput = inline_serializer(
 )
 
 
-def _page_body(page: EventPage) -> dict:
+def _page_body(request: Request, page: EventPage) -> dict:
+    """The lists' envelope (``core.pagination``: ``next``, ``previous``, ``results``) around a
+    page of sharded events, with what scatter-gather adds (``partial``, ``shards``)."""
+    next_url = (
+        replace_query_param(request.build_absolute_uri(), "cursor", page.next_cursor)
+        if page.next_cursor is not None
+        else None
+    )
     return {
-        "items": EventOutput([item.as_dict() for item in page.items], many=True).data,
-        "next_cursor": page.next_cursor,
+        "next": next_url,
+        "previous": None,
+        "results": EventOutput([item.as_dict() for item in page.items], many=True).data,
         "partial": page.partial,
         "shards": page.shards,
         "map_version": page.map_version,
@@ -189,7 +208,7 @@ class EventsView(APIView):
                 limit=params["limit"],
                 cursor=params.get("cursor"),
             )
-        return Response(_page_body(page))
+        return Response(_page_body(request, page))
 
 
 class StatsView(APIView):

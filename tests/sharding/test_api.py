@@ -81,11 +81,11 @@ def test_an_event_posted_is_listed_by_key_and_by_range(client):
     ).json()
 
     assert created.status_code == 201
-    assert [item["id"] for item in by_key["items"]] == [created.json()["id"]]
-    assert [item["id"] for item in by_range["items"]] == [created.json()["id"]]
+    assert [item["id"] for item in by_key["results"]] == [created.json()["id"]]
+    assert [item["id"] for item in by_range["results"]] == [created.json()["id"]]
     assert by_range["partial"] is False
     assert set(by_range["shards"].values()) == {"ok"}
-    assert by_range["next_cursor"] is None
+    assert (by_range["next"], by_range["previous"]) == (None, None)
 
 
 def test_a_range_query_without_bounds_or_with_a_forged_cursor_is_a_400(client):
