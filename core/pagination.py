@@ -48,6 +48,16 @@ class CursorPage(CursorPagination):
             raise ValidationError({LIMIT_PARAM: [f"An integer from 1 to {MAX_PAGE_SIZE}."]})
         return int(raw)
 
+    example_path = "/api/"
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        """DRF's envelope, with example links of this list (the schema's examples use them)."""
+        envelope = super().get_paginated_response_schema(schema)
+        base = f"http://127.0.0.1:8000{self.example_path}?{CURSOR_PARAM}="
+        envelope["properties"]["next"]["example"] = base + "cD0yMDI2LTExLTMw&limit=2"
+        envelope["properties"]["previous"]["example"] = base + "cj0xJnA9MjAyNi0xMS0zMA&limit=2"
+        return envelope
+
     def decode_cursor(self, request: Request) -> Any:
         try:
             return super().decode_cursor(request)
@@ -55,10 +65,11 @@ class CursorPage(CursorPagination):
             raise CursorInvalid(field=CURSOR_PARAM) from None
 
 
-def cursor_pages(*ordering: str) -> type[CursorPage]:
-    """The pagination of a list ordered by ``ordering``; its first field must be unique or
-    nearly so (ties are told apart by an offset), and never change once the row exists."""
-    return type("CursorPage", (CursorPage,), {"ordering": ordering})
+def cursor_pages(*ordering: str, path: str) -> type[CursorPage]:
+    """The pagination of the list at ``path`` ordered by ``ordering``; its first field must be
+    unique or nearly so (ties are told apart by an offset), and never change once the row
+    exists."""
+    return type("CursorPage", (CursorPage,), {"ordering": ordering, "example_path": path})
 
 
 class PaginatedListMixin:

@@ -215,6 +215,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.add_problem_responses",
+        "core.schema.add_response_headers",
     ],
 }
 
