@@ -22,12 +22,12 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
+.PHONY: help venv up stack-up status migrate seed preflight run test stop lint audit fuzz format bench bench-quick chaos
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
-	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
+	@echo "make stop   stop everything make run started: web, worker, beat and the embedded stack"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
@@ -56,7 +56,11 @@ migrate: stack-up
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# Refuses at once (before any setup) when the port is taken or an earlier run is still going.
+preflight:
+	@bin/serve --preflight
+
+run: preflight seed
 	bin/serve
 
 test: stack-up
@@ -73,6 +77,7 @@ chaos: migrate
 	$(BIN)/python -m chaos $(CHAOS_ARGS)
 
 stop:
+	@bin/stop
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi
 
 lint: venv
