@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from accounts.models import Account, AccountOperation, AccountsInbox, AccountsOutbox
 from accounts.services import account_create, account_status_set
-from core.admin import OutboxAdminMixin, ReadOnlyMixin, money_column
+from core.admin import OutboxAdmin, ReadOnlyMixin, money_column
 
 
 class OperationInline(admin.TabularInline):
@@ -76,7 +76,7 @@ class AccountOperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(AccountsOutbox)
-class AccountsOutboxAdmin(OutboxAdminMixin, admin.ModelAdmin):
+class AccountsOutboxAdmin(OutboxAdmin):
     outbox_using = "accounts"
 
     def has_change_permission(self, request, obj=None) -> bool:

@@ -17,7 +17,7 @@ def money_column(amount_field: str, *, description: str):
     return column
 
 
-class OutboxAdminMixin:
+class OutboxAdmin(admin.ModelAdmin):
     """An outbox's admin page with a "resend" action. ``outbox_using``: its database."""
 
     outbox_using: str

@@ -4,7 +4,7 @@ from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirec
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from core.admin import OutboxAdminMixin, ReadOnlyMixin, money_column
+from core.admin import OutboxAdmin, ReadOnlyMixin, money_column
 from ledger.models import (
     JournalEntry,
     KnownAccount,
@@ -127,7 +127,7 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerOutbox)
-class LedgerOutboxAdmin(OutboxAdminMixin, ReadOnlyMixin, admin.ModelAdmin):
+class LedgerOutboxAdmin(ReadOnlyMixin, OutboxAdmin):
     outbox_using = "ledger"
 
     def has_view_permission(self, request, obj=None) -> bool:
