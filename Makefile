@@ -29,7 +29,7 @@ help:
 	@echo "make test   set up if needed and run the whole suite against the stack"
 	@echo "make stop   stop everything make run started: web, worker, beat and the embedded stack"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
-	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
+	@echo "make status show the embedded stack;  make lint  ruff, import contracts, mypy, migrations check, bandit"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
 $(BIN)/.installed: pyproject.toml
@@ -84,6 +84,7 @@ lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/bandit --quiet --recursive --severity-level high --exclude ./tests,./.venv,./.stack .
 	$(MAKE) --no-print-directory audit

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from typing import overload
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from devstack import config as devstack_config
@@ -21,6 +22,10 @@ class BadSettingValue(ValueError):
     """A variable is set to something the settings cannot use."""
 
 
+@overload
+def get_str(name: str, default: str) -> str: ...
+@overload
+def get_str(name: str, default: None = None) -> str | None: ...
 def get_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None else value
