@@ -19,10 +19,12 @@ COPY requirements/image.txt /tmp/build/requirements.txt
 RUN pip install --require-hashes --no-deps -r /tmp/build/requirements.txt \
  && rm -rf /tmp/build
 
-# Then the project itself (its dependencies are already there).
+# Then the project itself, run from /app as it is (templates and static files beside the code;
+# it is not installed a second time into site-packages), and its static files collected for
+# whitenoise. Base settings: collecting needs neither a service nor a secret.
 COPY . .
-RUN pip install --no-deps . \
- && rm -rf build ./*.egg-info
+ENV PYTHONPATH=/app
+RUN DJANGO_SETTINGS_MODULE=config.settings.base python manage.py collectstatic --noinput --verbosity 0
 
 USER statelab
 EXPOSE 8000

@@ -44,14 +44,14 @@ export STATELAB_REGION_ROUTE_PORT := $(REGION_ROUTE_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv venv-run lock up stack-up regions-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos split-brain
+.PHONY: help venv venv-run lock up stack-up regions-up status migrate seed preflight run test stop lint audit fuzz format bench bench-quick chaos split-brain
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
-	@echo "make stop   stop the embedded stack (etcd x3, Patroni x3, Redis, other groups)"
+	@echo "make stop   stop everything make run started: web, worker, beat and the embedded stack"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
-	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
+	@echo "make status show the embedded stack;  make lint  ruff, import contracts, mypy, migrations check, bandit"
 	@echo "make split-brain  the regions' split-brain vignette (partition, heal, casualties)"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
@@ -107,7 +107,11 @@ migrate: stack-up regions-up
 seed: migrate
 	$(BIN)/python manage.py seed_demo
 
-run: seed
+# Refuses at once (before any setup) when the port is taken or an earlier run is still going.
+preflight:
+	@bin/serve --preflight
+
+run: preflight seed
 	bin/serve
 
 test: venv stack-up
@@ -128,12 +132,14 @@ split-brain: migrate
 	$(BIN)/python manage.py split_brain $(SPLIT_BRAIN_ARGS)
 
 stop:
+	@bin/stop
 	@if [ -x $(BIN)/python ]; then $(BIN)/python -m devstack down; fi
 
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/mypy
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/bandit --quiet --recursive --severity-level high --exclude ./tests,./.venv,./.stack .
 	$(MAKE) --no-print-directory audit

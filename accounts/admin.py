@@ -2,16 +2,25 @@ from django.contrib import admin
 
 from accounts.models import Account, AccountOperation, AccountsInbox, AccountsOutbox
 from accounts.services import account_create, account_status_set
-from core.admin import ReadOnlyMixin
+from core.admin import OutboxAdmin, ReadOnlyMixin, money_column
 
 
 class OperationInline(admin.TabularInline):
     model = AccountOperation
     extra = 0
     can_delete = False
-    fields = ["kind", "transfer_id", "deposit_id", "amount", "applied", "reason", "created_at"]
+    fields = [
+        "kind",
+        "transfer_id",
+        "deposit_id",
+        "amount_shown",
+        "applied",
+        "reason",
+        "created_at",
+    ]
     readonly_fields = fields
     ordering = ["-id"]
+    amount_shown = money_column("amount", description="amount")
 
     def has_add_permission(self, request, obj=None) -> bool:
         return False
@@ -25,11 +34,13 @@ class AccountAdmin(admin.ModelAdmin):
     the row and bumps its version, like any other writer); owner and currency are fixed once
     the account exists (the journal's postings name them), and accounts are never deleted."""
 
-    list_display = ["id", "owner_id", "currency", "balance", "status", "version", "updated_at"]
+    list_display = ["id", "owner_id", "balance_shown", "status", "version", "updated_at"]
     list_filter = ["status", "currency"]
     search_fields = ["=id", "=owner_id"]
-    readonly_fields = ["balance", "version", "created_at", "updated_at"]
+    readonly_fields = ["balance_shown", "version", "created_at", "updated_at"]
+    exclude = ["balance"]
     inlines = [OperationInline]
+    balance_shown = money_column("balance", description="balance")
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:
         if obj is None:
@@ -53,21 +64,20 @@ class AccountOperationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "id",
         "kind",
         "account",
-        "amount",
-        "currency",
+        "amount_shown",
         "applied",
         "reason",
         "transfer_id",
         "created_at",
     ]
-    list_filter = ["kind", "applied"]
+    list_filter = ["kind", "applied", "currency"]
     search_fields = ["=transfer_id", "=deposit_id"]
+    amount_shown = money_column("amount", description="amount")
 
 
 @admin.register(AccountsOutbox)
-class AccountsOutboxAdmin(admin.ModelAdmin):
-    list_display = ["id", "task", "created_at", "published_at", "publish_count"]
-    list_filter = [("published_at", admin.EmptyFieldListFilter)]
+class AccountsOutboxAdmin(OutboxAdmin):
+    outbox_using = "accounts"
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False

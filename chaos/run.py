@@ -41,7 +41,7 @@ def _setup_accounts(base_url: str, tokens: dict[str, str]) -> tuple[dict[str, li
         listed.raise_for_status()
         accounts = [
             account["id"]
-            for account in listed.json()
+            for account in listed.json()["results"]
             if account["currency"] == currency and account["status"] == "active"
         ]
         while len(accounts) < CONTENDED_ACCOUNTS_PER_USER:

@@ -3,13 +3,24 @@
 import os
 
 from celery import Celery
-from celery.signals import task_postrun, task_prerun, worker_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("statelab")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@setup_logging.connect(weak=False, dispatch_uid="statelab-logging")
+def use_django_logging(**_kwargs) -> None:
+    """Workers and beat log through the settings' LOGGING (structured, with the request id;
+    core.logs) instead of Celery's own handlers."""
+    from django.conf import settings
+
+    from core.logs import logging_apply
+
+    logging_apply(settings.LOGGING)
 
 
 @worker_init.connect

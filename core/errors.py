@@ -24,7 +24,7 @@ class DomainError(Exception):
     """An error a client can act on; subclasses fix ``code``, ``status`` and ``title``."""
 
     code = "error"
-    status = status.HTTP_400_BAD_REQUEST
+    status: int = status.HTTP_400_BAD_REQUEST
     title = "Request failed"
 
     def __init__(self, detail: str | None = None, **data: Any) -> None:

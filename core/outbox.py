@@ -31,6 +31,8 @@ from django.utils import timezone
 
 from core.faults import crash_point
 from core.metrics import inbox_redeliveries_ignored
+from core.request_id import MAX_LENGTH as MAX_REQUEST_ID_LENGTH
+from core.request_id import request_id_bound, request_id_or_blank
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +68,11 @@ class OutboxMessage(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     published_at = models.DateTimeField(null=True, blank=True)
     publish_count = models.PositiveIntegerField(default=0)
+    # The id of the request (or task) that wrote the row: the message is published under it,
+    # whoever publishes it (core.request_id).
+    request_id = models.CharField(
+        max_length=MAX_REQUEST_ID_LENGTH, blank=True, default=request_id_or_blank, editable=False
+    )
 
     class Meta:
         abstract = True
@@ -161,11 +168,13 @@ def outbox_message_put(
 
 
 def _send(rows: list[OutboxMessage]) -> None:
-    """Hand rows to the broker; the row's id is the message id the consumer's inbox records."""
+    """Hand rows to the broker; the row's id is the message id the consumer's inbox records, and
+    the message carries the request id the row was written under."""
     from config.celery import app
 
     for row in rows:
-        app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+        with request_id_bound(row.request_id):
+            app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
 
 
 def _publish_after_commit(*, using: str, message: OutboxMessage) -> None:

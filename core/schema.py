@@ -1,14 +1,19 @@
-"""OpenAPI: every operation documents its error responses as RFC 9457 problem documents.
-
-A drf-spectacular postprocessing hook, so views need not repeat the same six responses; an
-operation that documents a status itself keeps its own description.
+"""OpenAPI: what every operation shares, added by drf-spectacular postprocessing hooks so that
+views need not repeat it: the error responses as RFC 9457 problem documents (an operation that
+documents a status itself keeps its own description), and the response headers every answer
+carries (``X-Request-ID``; ``Retry-After`` on a 429). Headers of a few operations only are
+documented by their views with ``response_header``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
+
 from core.errors import PROBLEM_CONTENT_TYPE
+from core.request_id import HEADER as REQUEST_ID_HEADER
 
 PROBLEM_SCHEMA = {
     "type": "object",
@@ -60,3 +65,45 @@ def add_problem_responses(result: dict[str, Any], generator, request, public) ->
                 if status.startswith(("4", "5")) and "content" not in response:
                     response["content"] = {PROBLEM_CONTENT_TYPE: {"schema": reference}}
     return result
+
+
+HEADER_COMPONENTS = {
+    REQUEST_ID_HEADER: {
+        "description": (
+            "The request's id: the caller's X-Request-ID when it is 1-64 letters, digits or "
+            "._:- (starting with a letter or digit), else a new one. Every log line of the "
+            "request, of the tasks it caused and of the saga steps after it carries it."
+        ),
+        "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9][A-Za-z0-9._:-]*$"},
+    },
+    "Retry-After": {
+        "description": "Seconds to wait before trying again.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+}
+# Response headers every response of a status carries ("*": every status).
+_HEADERS_BY_STATUS = {"*": [REQUEST_ID_HEADER], "429": ["Retry-After"]}
+
+
+def add_response_headers(result: dict[str, Any], generator, request, public) -> dict[str, Any]:
+    result.setdefault("components", {}).setdefault("headers", {}).update(HEADER_COMPONENTS)
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                headers = response.setdefault("headers", {})
+                for name in _HEADERS_BY_STATUS["*"] + _HEADERS_BY_STATUS.get(status, []):
+                    headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
+    return result
+
+
+def response_header(
+    name: str, description: str, *, statuses: tuple[int, ...] = (200,)
+) -> OpenApiParameter:
+    """A response header of one operation, for ``extend_schema(parameters=[...])``."""
+    return OpenApiParameter(
+        name,
+        OpenApiTypes.STR,
+        OpenApiParameter.HEADER,
+        response=list(statuses),
+        description=description,
+    )

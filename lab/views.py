@@ -10,7 +10,7 @@ from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
-from drf_spectacular.utils import extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiExample, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -70,6 +70,28 @@ class StrategyComparisonView(APIView):
                 ),
             },
         ),
+        examples=[
+            OpenApiExample(
+                "two strategies",
+                description="Figures shortened to two per strategy.",
+                value={
+                    "available": True,
+                    "run": "20261130-091500-full",
+                    "finished_at": "2026-11-30T09:31:02Z",
+                    "strategies": {
+                        "no routing (always replica)": {
+                            "stale_read_backs_pct": 38.5,
+                            "primary_share_pct": 0.0,
+                        },
+                        "LSN routing (session)": {
+                            "stale_read_backs_pct": 0.0,
+                            "primary_share_pct": 21.4,
+                        },
+                    },
+                },
+                response_only=True,
+            )
+        ],
     )
     def get(self, request: Request) -> Response:
         latest = strategy_comparison_latest()

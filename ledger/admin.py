@@ -1,7 +1,10 @@
 from django.contrib import admin, messages
 from django.db.models import Case, IntegerField, Value, When
+from django.http import HttpRequest, HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.urls import path, reverse
 
-from core.admin import ReadOnlyMixin
+from core.admin import OutboxAdmin, ReadOnlyMixin, money_column
 from ledger.models import (
     JournalEntry,
     KnownAccount,
@@ -28,8 +31,7 @@ class TransferAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "state",
-        "amount",
-        "currency",
+        "amount_shown",
         "source_account_id",
         "destination_account_id",
         "failure_reason",
@@ -41,6 +43,39 @@ class TransferAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ["=id", "=owner_id"]
     inlines = [TransitionInline]
     actions = ["redrive"]
+    amount_shown = money_column("amount", description="amount")
+    exclude = ["amount"]
+    readonly_fields = ["amount_shown"]
+    # The page's "Re-drive" button (ledger/templates/admin/ledger/transfer/change_form.html).
+    change_form_template = "admin/ledger/transfer/change_form.html"
+
+    def get_urls(self):
+        redrive_one = self.admin_site.admin_view(self.redrive_one)
+        return [
+            path("<uuid:transfer_id>/redrive/", redrive_one, name="ledger_transfer_redrive"),
+            *super().get_urls(),
+        ]
+
+    def redrive_one(self, request: HttpRequest, transfer_id) -> HttpResponseRedirect:
+        """The button: re-send the command the saga awaits (POST only, like every change)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        transfer = get_object_or_404(self.get_queryset(request), pk=transfer_id)
+        actor = f"staff:{request.user.get_username()}"
+        if saga_redrive(transfer_id=transfer.id, actor=actor):
+            self.message_user(request, "Re-drove the transfer.", messages.SUCCESS)
+        else:
+            self.message_user(request, "Nothing to re-drive: it awaits no step.", messages.WARNING)
+        return HttpResponseRedirect(reverse("admin:ledger_transfer_change", args=[transfer.pk]))
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        transfer = self.get_object(request, object_id)
+        awaits_a_step = transfer is not None and (
+            not transfer.is_terminal
+            or (transfer.state == Transfer.State.COMPLETED and transfer.notified_at is None)
+        )
+        extra_context = {**(extra_context or {}), "show_redrive": awaits_a_step}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def get_queryset(self, request):
         terminal = [state.value for state in Transfer.TERMINAL]
@@ -75,8 +110,9 @@ class TransferAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class PostingInline(ReadOnlyMixin, admin.TabularInline):
     model = Posting
     extra = 0
-    fields = ["account_id", "amount", "currency"]
+    fields = ["account_id", "amount_shown"]
     readonly_fields = fields
+    amount_shown = money_column("amount", description="amount")
 
 
 @admin.register(JournalEntry)
@@ -91,9 +127,8 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 @admin.register(LedgerOutbox)
-class LedgerOutboxAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ["id", "task", "created_at", "published_at", "publish_count"]
-    list_filter = [("published_at", admin.EmptyFieldListFilter)]
+class LedgerOutboxAdmin(ReadOnlyMixin, OutboxAdmin):
+    outbox_using = "ledger"
 
     def has_view_permission(self, request, obj=None) -> bool:
         return request.user.is_staff

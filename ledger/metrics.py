@@ -19,27 +19,42 @@ logger = logging.getLogger(__name__)
 
 
 class TransfersByStateCollector(Collector):
-    """``statelab_transfers{state}``: how many transfers are in each state now."""
+    """``statelab_transfers{state}``: how many transfers are in each state now;
+    ``statelab_sagas_stuck``: how many unfinished transfers have stayed in their state longer
+    than the watchdog's bound (``SAGA_STUCK_AFTER_S``), re-drives notwithstanding."""
 
     def describe(self):
         return []
 
     def collect(self):
+        from datetime import timedelta
+
+        from django.conf import settings
         from django.db.models import Count
+        from django.utils import timezone
 
         from ledger.models import Transfer
 
         family = GaugeMetricFamily("statelab_transfers", "Transfers by state", labels=["state"])
+        stuck = GaugeMetricFamily(
+            "statelab_sagas_stuck",
+            "Unfinished transfers in the same state for longer than the watchdog's bound",
+        )
+        transfers = Transfer.objects.using("ledger")
+        bound = timezone.now() - timedelta(seconds=settings.SAGA_STUCK_AFTER_S)
         try:
             counts = dict(
-                Transfer.objects.using("ledger")
-                .values_list("state")
-                .annotate(n=Count("id"))
-                .values_list("state", "n")
+                transfers.values_list("state").annotate(n=Count("id")).values_list("state", "n")
+            )
+            stuck_count = (
+                transfers.exclude(state__in=list(Transfer.TERMINAL))
+                .filter(updated_at__lt=bound)
+                .count()
             )
         except Exception:  # a failing collector drops its family, never the whole scrape
             logger.warning("transfers by state: not collected", exc_info=True)
             return
         for state in Transfer.State.values:
             family.add_metric([state], float(counts.get(state, 0)))
-        yield family
+        stuck.add_metric([], float(stuck_count))
+        yield from (family, stuck)

@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from core.idempotency import IdempotencyKey
 from core.outbox import InboxMessage, OutboxMessage
+from core.request_id import MAX_LENGTH as MAX_REQUEST_ID_LENGTH
+from core.request_id import request_id_or_blank
 
 
 class Transfer(models.Model):
@@ -47,10 +49,21 @@ class Transfer(models.Model):
     )
     redrive_count = models.PositiveIntegerField(default=0)
     notified_at = models.DateTimeField(null=True, blank=True)
+    request_id = models.CharField(
+        max_length=MAX_REQUEST_ID_LENGTH,
+        blank=True,
+        default=request_id_or_blank,
+        editable=False,
+        help_text="the request that created it; its re-drives are sent under it too",
+    )
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["state", "driven_at"], name="ledger_transfer_state_driven")]
+        indexes = [
+            models.Index(fields=["state", "driven_at"], name="ledger_transfer_state_driven"),
+            # The list's cursor pages (newest first).
+            models.Index(fields=["created_at"], name="ledger_transfer_created"),
+        ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="ledger_amount_positive"),
             models.CheckConstraint(

@@ -34,6 +34,7 @@ from core.outbox import (
     outbox_message_put,
     outbox_put,
 )
+from core.request_id import request_id_bound
 from ledger import metrics
 from ledger.directory import AccountNotFound, known_accounts_get
 from ledger.models import JournalEntry, LedgerInbox, Posting, Transfer, TransferTransition
@@ -355,18 +356,20 @@ _REDRIVE_COMMANDS: dict[str, type[TransferStep]] = {
 
 def saga_redrive(*, transfer_id: uuid.UUID | str, actor: str) -> bool:
     """Re-emit the command the transfer's current state waits for (a completed but unnotified
-    transfer gets its notification again). Safe at any time: the accounts side answers a
-    repeated command with the outcome it already recorded. False when nothing is pending."""
+    transfer gets its notification again), under the id of the request that created the
+    transfer. Safe at any time: the accounts side answers a repeated command with the outcome
+    it already recorded. False when nothing is pending."""
     with transaction.atomic(using=DB):
         transfer = Transfer.objects.using(DB).select_for_update().filter(id=transfer_id).first()
         if transfer is None:
             raise TransferNotFound(f"no transfer {transfer_id}")
-        if transfer.state in _REDRIVE_COMMANDS:
-            _command(transfer, _REDRIVE_COMMANDS[transfer.state])
-        elif transfer.state == State.COMPLETED and transfer.notified_at is None:
-            outbox_put(using=DB, task=COMMAND_NOTIFY, kwargs={"transfer_id": str(transfer.id)})
-        else:
-            return False
+        with request_id_bound(transfer.request_id):
+            if transfer.state in _REDRIVE_COMMANDS:
+                _command(transfer, _REDRIVE_COMMANDS[transfer.state])
+            elif transfer.state == State.COMPLETED and transfer.notified_at is None:
+                outbox_put(using=DB, task=COMMAND_NOTIFY, kwargs={"transfer_id": str(transfer.id)})
+            else:
+                return False
         transfer.driven_at = timezone.now()
         transfer.redrive_count += 1
         transfer.save(using=DB, update_fields=["driven_at", "redrive_count"])

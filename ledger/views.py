@@ -3,7 +3,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -13,11 +19,14 @@ from rest_framework.views import APIView
 from core.fields import RawField
 from core.idempotency import (
     HEADER,
+    REPLAYED_HEADER,
     idempotency_key_parse,
     idempotent_call,
     request_fingerprint,
 )
 from core.money import amount_format
+from core.pagination import PaginatedListMixin, cursor_pages
+from core.schema import response_header
 from core.throttling import TransferCreateThrottle
 from ledger.models import (
     JournalEntry,
@@ -29,7 +38,36 @@ from ledger.models import (
 from ledger.selectors import journal_entries_for_user, transfer_get, transfers_for_user
 from ledger.services import transfer_create
 
-PAGE_SIZE = 100
+TRANSFER_ID = "0b7f6f0e-2f7c-4f57-9a53-5d1b3c6f0a11"
+TRANSFER_EXAMPLE = {
+    "id": TRANSFER_ID,
+    "source": 7,
+    "destination": 9,
+    "amount": "12.34",
+    "currency": "EUR",
+    "state": "completed",
+    "failure_reason": "",
+    "created_at": "2026-11-30T09:20:01.120000Z",
+    "updated_at": "2026-11-30T09:20:01.310000Z",
+    "completed_at": "2026-11-30T09:20:01.310000Z",
+    "notified_at": "2026-11-30T09:20:01.400000Z",
+}
+PENDING_EXAMPLE = {
+    **TRANSFER_EXAMPLE,
+    "state": "pending",
+    "updated_at": "2026-11-30T09:20:01.120000Z",
+    "completed_at": None,
+    "notified_at": None,
+    "history": [
+        {
+            "from_state": "",
+            "to_state": "pending",
+            "actor": "user:2",
+            "reason": "requested",
+            "at": "2026-11-30T09:20:01.120000Z",
+        }
+    ],
+}
 
 
 class TransitionOutput(serializers.ModelSerializer):
@@ -38,6 +76,9 @@ class TransitionOutput(serializers.ModelSerializer):
         fields = ["from_state", "to_state", "actor", "reason", "at"]
 
 
+@extend_schema_serializer(
+    examples=[OpenApiExample("transfer", value=TRANSFER_EXAMPLE, response_only=True)]
+)
 class TransferOutput(serializers.ModelSerializer):
     source = serializers.IntegerField(source="source_account_id")
     destination = serializers.IntegerField(source="destination_account_id")
@@ -63,6 +104,36 @@ class TransferOutput(serializers.ModelSerializer):
         return amount_format(transfer.amount, currency=transfer.currency)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample("accepted", value=PENDING_EXAMPLE, response_only=True, status_codes=[202]),
+        OpenApiExample(
+            "completed",
+            value={
+                **TRANSFER_EXAMPLE,
+                "history": [
+                    PENDING_EXAMPLE["history"][0],
+                    *(
+                        {
+                            "from_state": before,
+                            "to_state": after,
+                            "actor": "saga",
+                            "reason": reason,
+                            "at": "2026-11-30T09:20:01.310000Z",
+                        }
+                        for before, after, reason in (
+                            ("pending", "debited", "source debited"),
+                            ("debited", "credited", "destination credited"),
+                            ("credited", "completed", "journal entry posted"),
+                        )
+                    ),
+                ],
+            },
+            response_only=True,
+            status_codes=[200],
+        ),
+    ]
+)
 class TransferDetailOutput(TransferOutput):
     history = TransitionOutput(source="transitions", many=True)
 
@@ -70,13 +141,24 @@ class TransferDetailOutput(TransferOutput):
         fields = [*TransferOutput.Meta.fields, "history"]
 
 
-class TransfersView(APIView):
+class TransfersView(PaginatedListMixin, APIView):
     """POST starts a transfer (202: the saga runs asynchronously; poll the transfer).
-    GET lists the caller's transfers, newest first."""
+    GET lists the caller's transfers, newest first, in cursor pages."""
+
+    pagination_class = cursor_pages("-created_at", path="/api/transfers/")
 
     def get_throttles(self) -> list:
         return [TransferCreateThrottle()] if self.request.method == "POST" else []
 
+    @extend_schema_serializer(
+        examples=[
+            OpenApiExample(
+                "transfer",
+                value={"source": 7, "destination": 9, "amount": "12.34", "currency": "EUR"},
+                request_only=True,
+            )
+        ]
+    )
     class TransferCreateInput(serializers.Serializer):
         source = serializers.IntegerField(min_value=1)
         destination = serializers.IntegerField(min_value=1)
@@ -92,7 +174,14 @@ class TransfersView(APIView):
                 required=True,
                 description="Unique per intended transfer; a retry with the same key and body "
                 "gets the stored response (header Idempotent-Replayed: true).",
-            )
+            ),
+            response_header("Location", "The transfer's URL, to poll its state.", statuses=(202,)),
+            response_header(
+                REPLAYED_HEADER,
+                "true when this is the stored answer to an earlier request with the same key "
+                "and body (nothing was done again); absent on the first answer.",
+                statuses=(202,),
+            ),
         ],
         request=TransferCreateInput,
         responses={
@@ -138,8 +227,7 @@ class TransfersView(APIView):
 
     @extend_schema(responses=TransferOutput(many=True))
     def get(self, request: Request) -> Response:
-        transfers = transfers_for_user(user=request.user)[:PAGE_SIZE]
-        return Response(TransferOutput(transfers, many=True).data)
+        return self.page_response(transfers_for_user(user=request.user), TransferOutput)
 
 
 class TransferDetailView(APIView):
@@ -162,6 +250,27 @@ class PostingOutput(serializers.ModelSerializer):
         return amount_format(posting.amount, currency=posting.currency)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "transfer entry",
+            value={
+                "id": 41,
+                "kind": "transfer",
+                "transfer_id": TRANSFER_ID,
+                "deposit_id": None,
+                "currency": "EUR",
+                "description": f"transfer {TRANSFER_ID}",
+                "created_at": "2026-11-30T09:20:01.300000Z",
+                "postings": [
+                    {"account": 7, "amount": "-12.34", "currency": "EUR"},
+                    {"account": 9, "amount": "12.34", "currency": "EUR"},
+                ],
+            },
+            response_only=True,
+        )
+    ]
+)
 class JournalEntryOutput(serializers.ModelSerializer):
     postings = PostingOutput(many=True)
 
@@ -179,8 +288,11 @@ class JournalEntryOutput(serializers.ModelSerializer):
         ]
 
 
-class JournalEntriesView(APIView):
-    """Journal entries touching the caller's accounts (staff: all), newest first."""
+class JournalEntriesView(PaginatedListMixin, APIView):
+    """Journal entries touching the caller's accounts (staff: all), newest first, in cursor
+    pages."""
+
+    pagination_class = cursor_pages("-id", path="/api/ledger/entries/")
 
     class JournalEntriesQuery(serializers.Serializer):
         account = serializers.IntegerField(required=False, min_value=1)
@@ -199,5 +311,5 @@ class JournalEntriesView(APIView):
         query.is_valid(raise_exception=True)
         entries = journal_entries_for_user(
             user=request.user, account_id=query.validated_data.get("account")
-        )[:PAGE_SIZE]
-        return Response(JournalEntryOutput(entries, many=True).data)
+        )
+        return self.page_response(entries, JournalEntryOutput)

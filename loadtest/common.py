@@ -1,4 +1,5 @@
-"""What every scenario needs: logging in with a token, the demo users, the shared settings."""
+"""What every scenario needs: logging in with a token (once per user and process), the demo
+users, the shared settings."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import json
 import os
 
 from locust import FastHttpUser
+
+from loadtest.tokens import token_shared
 
 DEMO_PASSWORD = os.environ.get("STATELAB_DEMO_PASSWORD", "statelab-demo")
 DEMO_USERS = ("alice", "bob")
@@ -25,13 +28,16 @@ class TokenUser(FastHttpUser):
         if self.username in issued:
             self.token = issued[self.username]
             return
+        self.token = token_shared(self.username, self.log_in)
+
+    def log_in(self) -> str:
         response = self.client.post(
             "/api/auth/token/",
             json={"username": self.username, "password": DEMO_PASSWORD},
             name="/api/auth/token/",
         )
         response.raise_for_status()
-        self.token = response.json()["token"]
+        return response.json()["token"]
 
     @property
     def auth(self) -> dict[str, str]:

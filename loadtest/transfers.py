@@ -22,7 +22,7 @@ from loadtest.common import TokenUser
 def own_account_pair(user: TokenUser) -> tuple[int, int]:
     """Two EUR accounts of the user (opened if missing): transfers go back and forth."""
     listed = user.client.get("/api/accounts/", headers=user.auth, name="accounts").json()
-    mine = [row["id"] for row in listed if row["currency"] == "EUR"]
+    mine = [row["id"] for row in listed["results"] if row["currency"] == "EUR"]
     while len(mine) < 2:
         created = user.client.post(
             "/api/accounts/", json={"currency": "EUR"}, headers=user.auth, name="accounts"

@@ -1,8 +1,10 @@
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
+from core.fields import StrictCharField
 from profiles.models import (
     AVATAR_URL_MAX,
     BIO_MAX,
@@ -12,6 +14,23 @@ from profiles.models import (
 )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "profile",
+            value={
+                "user_id": 2,
+                "display_name": "Alice",
+                "bio": "Sees her own edits at once.",
+                "location": "Lyon",
+                "avatar_url": "",
+                "version": 3,
+                "updated_at": "2026-11-30T09:13:22.033614+00:00",
+            },
+            response_only=True,
+        )
+    ]
+)
 class ProfileOutputSerializer(serializers.Serializer):
     user_id = serializers.IntegerField()
     display_name = serializers.CharField()
@@ -22,15 +41,13 @@ class ProfileOutputSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class StrictCharField(serializers.CharField):
-    """A string, and only a string: numbers and booleans are refused, not converted."""
-
-    def to_internal_value(self, data: Any) -> str:
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "rename", value={"display_name": "Alice", "location": "Lyon"}, request_only=True
+        )
+    ]
+)
 class ProfileUpdateSerializer(serializers.Serializer):
     """The editable fields; any other field (``version`` included) is rejected."""
 

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from consistency.api import CONSISTENCY_PARAMETER, HonoursConsistency
 from consistency.context import response_header_set, served_by_set
+from core.schema import response_header
 from profiles.domain import ProfileNotOwner, profile_data
 from profiles.selectors import profile_read
 from profiles.serializers import ProfileOutputSerializer, ProfileUpdateSerializer
@@ -21,9 +22,14 @@ READ_PARAMETERS = [
     ),
 ]
 RESPONSE_HEADERS = {
-    "X-Served-By": "primary, replica_<n> or cache",
-    "X-Cache": "hit, miss or bypass",
+    "X-Served-By": "What served the read: primary, replica_<n> or cache (a write: primary).",
+    "X-Consistency": "The consistency level the read was served under (strong, session or "
+    "eventual).",
+    "X-Cache": "hit, miss or bypass (a write, or Cache-Control: no-cache).",
 }
+HEADER_PARAMETERS = [
+    response_header(name, meaning, statuses=(200,)) for name, meaning in RESPONSE_HEADERS.items()
+]
 READ_DESCRIPTION = "Response headers: " + "; ".join(
     f"{name}: {meaning}" for name, meaning in RESPONSE_HEADERS.items()
 )
@@ -57,14 +63,18 @@ class ProfileDetailView(ProfileBaseView):
     """Any authenticated user reads a profile; only its owner changes it."""
 
     @extend_schema(
-        parameters=READ_PARAMETERS,
+        parameters=[*READ_PARAMETERS, *HEADER_PARAMETERS],
         responses=ProfileOutputSerializer,
         description=READ_DESCRIPTION,
     )
     def get(self, request: Request, user_id: int) -> Response:
         return self.read(request, user_id)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses=ProfileOutputSerializer)
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses=ProfileOutputSerializer,
+        parameters=HEADER_PARAMETERS,
+    )
     def patch(self, request: Request, user_id: int) -> Response:
         return self.update(request, user_id)
 
@@ -73,13 +83,17 @@ class ProfileMeView(ProfileBaseView):
     """The caller's own profile."""
 
     @extend_schema(
-        parameters=READ_PARAMETERS,
+        parameters=[*READ_PARAMETERS, *HEADER_PARAMETERS],
         responses=ProfileOutputSerializer,
         description=READ_DESCRIPTION,
     )
     def get(self, request: Request) -> Response:
         return self.read(request, request.user.pk)
 
-    @extend_schema(request=ProfileUpdateSerializer, responses=ProfileOutputSerializer)
+    @extend_schema(
+        request=ProfileUpdateSerializer,
+        responses=ProfileOutputSerializer,
+        parameters=HEADER_PARAMETERS,
+    )
     def patch(self, request: Request) -> Response:
         return self.update(request, request.user.pk)

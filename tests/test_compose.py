@@ -6,7 +6,10 @@ No Docker engine is needed: these tests read the files. They touch no database.
 from __future__ import annotations
 
 import ast
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -20,6 +23,11 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 POST_BOOTSTRAP_SCRIPT = ROOT / "deploy" / "patroni" / "post-bootstrap.sh"
 PATRONI_CONFIG = ROOT / "deploy" / "patroni" / "patroni.yml"
 PROMETHEUS_CONFIG = ROOT / "deploy" / "prometheus.yml"
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+GRAFANA_DASHBOARD_PROVIDER = (
+    ROOT / "deploy" / "grafana" / "provisioning" / "dashboards" / "statelab.yml"
+)
 
 ETCD_MEMBERS = ("etcd1", "etcd2", "etcd3")
 PATRONI_MEMBERS = ("patroni1", "patroni2", "patroni3")
@@ -31,6 +39,7 @@ SERVICES = (
     "worker",
     "beat",
     "prometheus",
+    "grafana",
     "locust",
 )
 APP_SERVICES = ("web", "worker", "beat")
@@ -399,3 +408,70 @@ def test_the_link_proxy_routes_every_link_to_its_publisher(services: dict) -> No
         "region_net",
         command[command.index("--control-port") + 1],
     )
+
+
+def mounts(service: dict) -> dict[str, str]:
+    """A service's bind mounts, container path: host path (relative to the project)."""
+    pairs = (volume.split(":")[:2] for volume in service.get("volumes") or [])
+    return {target: source.removeprefix("./") for source, target in pairs}
+
+
+def dockerfile_runs() -> list[str]:
+    """The Dockerfile's RUN instructions, continuation lines joined."""
+    text = DOCKERFILE.read_text().replace("\\\n", " ")
+    return [
+        line.removeprefix("RUN ").strip() for line in text.splitlines() if line.startswith("RUN ")
+    ]
+
+
+def test_prometheus_gets_the_alert_rules_beside_its_configuration(services: dict) -> None:
+    mounted = mounts(services["prometheus"])
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+
+    for rule_file in config["rule_files"]:
+        host_path = mounted[f"/etc/prometheus/{rule_file}"]
+        assert yaml.safe_load((ROOT / host_path).read_text())["groups"]
+
+
+def test_grafana_is_provisioned_with_the_data_source_and_the_dashboards(services: dict) -> None:
+    mounted = mounts(services["grafana"])
+    provider = yaml.safe_load(GRAFANA_DASHBOARD_PROVIDER.read_text())["providers"][0]
+    dashboards = ROOT / mounted[provider["options"]["path"]]
+
+    assert (ROOT / mounted["/etc/grafana/provisioning"] / "datasources").is_dir()
+    assert sorted(path.name for path in dashboards.glob("*.json")) == ["statelab.json"]
+    assert "prometheus" in services["grafana"]["depends_on"]
+
+
+def test_grafana_has_no_default_admin_password(services: dict) -> None:
+    env = environment(services["grafana"])
+
+    assert env["GF_SECURITY_ADMIN_PASSWORD"] == "<GRAFANA_ADMIN_PASSWORD>"
+
+
+def test_the_image_runs_the_project_from_its_folder_without_installing_it_again() -> None:
+    """A second copy in site-packages would lack the templates and static files."""
+    assert not [run for run in dockerfile_runs() if re.search(r"pip install\b.*\s\.(\s|$)", run)]
+    assert "ENV PYTHONPATH=/app" in DOCKERFILE.read_text().splitlines()
+    ignored = {line.strip() for line in DOCKERIGNORE.read_text().splitlines()}
+    assert not ignored & {"templates", "static", "**/templates", "**/static"}
+
+
+def test_the_image_collects_the_static_files_with_settings_that_need_no_service() -> None:
+    """The image's collectstatic, run here as a dry run with the same settings."""
+    (collect,) = [run for run in dockerfile_runs() if "collectstatic" in run]
+    settings_module = re.search(r"DJANGO_SETTINGS_MODULE=(\S+)", collect)
+    assert settings_module is not None
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "--dry-run"],
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": settings_module[1]},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "lab/lab.js" in result.stdout

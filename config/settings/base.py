@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from config.settings import env
+from core import logs
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -39,6 +40,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "core.middleware.RequestIdMiddleware",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -213,6 +215,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "core.schema.add_problem_responses",
+        "core.schema.add_response_headers",
     ],
 }
 
@@ -224,14 +227,11 @@ METRICS_PUBLIC = True
 METRICS_TOKEN = env.get_str("STATELAB_METRICS_TOKEN", "")
 METRICS_ALLOWED_NETWORKS = env.get_networks("STATELAB_METRICS_ALLOWED_NETWORKS", [])
 REPLICA_PROBE_TIMEOUT_S = 1.0
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.get_str("STATELAB_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Every line structured, with the request id (core.logs, core.request_id): "json" (production's
+# default) or "console" (human-readable, the default of make run and the suites).
+LOG_FORMAT = env.get_choice("STATELAB_LOG_FORMAT", "console", logs.FORMATS)
+LOG_LEVEL = env.get_str("STATELAB_LOG_LEVEL", "INFO")
+LOGGING = logs.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)
 
 # --- accounts / ledger: the transfer saga ------------------------------------------------------
 # Longest retry countdown of a saga task; the at-least-once check (core.checks) requires the

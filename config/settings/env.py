@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+from typing import overload
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from devstack import config as devstack_config
@@ -22,6 +23,10 @@ class BadSettingValue(ValueError):
     """A variable is set to something the settings cannot use."""
 
 
+@overload
+def get_str(name: str, default: str) -> str: ...
+@overload
+def get_str(name: str, default: None = None) -> str | None: ...
 def get_str(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return default if value is None else value
@@ -47,6 +52,15 @@ def get_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise BadSettingValue(f"{name}={value!r} is not an integer") from None
+
+
+def get_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return default
+    if value.strip().lower() not in choices:
+        raise BadSettingValue(f"{name}={value!r}: use one of {', '.join(choices)}")
+    return value.strip().lower()
 
 
 def get_list(name: str, default: list[str]) -> list[str]:

@@ -5,6 +5,7 @@ from django.core.exceptions import ImproperlyConfigured
 from config.settings import env
 from config.settings.base import *  # noqa: F403
 from config.settings.base import DEBUG, DEMO_PASSWORD, DEV_DEMO_PASSWORD, DEV_SECRET_KEY, SECRET_KEY
+from core import logs
 
 REQUIRED_VARIABLES = (
     "DJANGO_SECRET_KEY",
@@ -30,6 +31,9 @@ if DEMO_PASSWORD == DEV_DEMO_PASSWORD:
     raise ImproperlyConfigured(
         "production settings refuse the dev demo password: set STATELAB_DEMO_PASSWORD"
     )
+
+LOG_FORMAT = env.get_choice("STATELAB_LOG_FORMAT", "json", logs.FORMATS)
+LOGGING = logs.logging_config(log_format=LOG_FORMAT, level=LOG_LEVEL)  # noqa: F405
 
 # /metrics: the bearer token STATELAB_METRICS_TOKEN, an address in
 # STATELAB_METRICS_ALLOWED_NETWORKS, or a logged-in session; never anyone (core.metrics).

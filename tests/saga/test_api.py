@@ -43,12 +43,12 @@ def test_a_user_lists_only_their_own_accounts(alice, funded, other):
     response = _client(alice).get("/api/accounts/")
 
     assert response.status_code == 200
-    assert [row["id"] for row in response.json()] == [funded.id]
-    assert response.json()[0]["balance"] == "50.00"
+    assert [row["id"] for row in response.json()["results"]] == [funded.id]
+    assert response.json()["results"][0]["balance"] == "50.00"
 
 
 def test_staff_list_every_account(funded, other):
-    ids = [row["id"] for row in _client(StaffFactory()).get("/api/accounts/").json()]
+    ids = [row["id"] for row in _client(StaffFactory()).get("/api/accounts/").json()["results"]]
 
     assert {funded.id, other.id} <= set(ids)
 
@@ -83,7 +83,9 @@ def test_staff_deposit_adds_money_and_a_journal_entry_from_cash(other):
 
     assert response.status_code == 201
     assert response.json()["account"]["balance"] == "12.50"
-    entries = _client(StaffFactory()).get(f"/api/ledger/entries/?account={other.id}").json()
+    entries = (
+        _client(StaffFactory()).get(f"/api/ledger/entries/?account={other.id}").json()["results"]
+    )
     assert entries[0]["kind"] == "deposit"
     assert {(p["account"], p["amount"]) for p in entries[0]["postings"]} == {
         (None, "-12.50"),
@@ -129,7 +131,7 @@ def test_a_completed_transfer_shows_every_transition(alice, funded, other):
         "credited",
         "completed",
     ]
-    assert [row["id"] for row in client.get("/api/transfers/").json()] == [created["id"]]
+    assert [row["id"] for row in client.get("/api/transfers/").json()["results"]] == [created["id"]]
 
 
 def test_another_users_transfer_answers_404(alice, funded, other):
@@ -208,7 +210,7 @@ def test_journal_entries_of_another_users_account_are_not_listed(alice, funded, 
     deposit(other, "5.00")
     deliver_all()
 
-    mine = _client(alice).get("/api/ledger/entries/").json()
+    mine = _client(alice).get("/api/ledger/entries/").json()["results"]
 
     assert {p["account"] for entry in mine for p in entry["postings"]} == {None, funded.id}
 

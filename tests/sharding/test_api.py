@@ -62,13 +62,23 @@ def test_a_bad_key_is_a_400_with_a_stable_code(client, key):
     assert response.json()["code"] == "shard_key_invalid"
 
 
-@pytest.mark.parametrize("by", [0, "many", 10**12])
+@pytest.mark.parametrize("by", [0, "many", "5", 2.0, True, 10**12])
 def test_a_bad_increment_is_a_400_validation_error(client, by):
     response = client.post("/api/sharding/counters/k/increment", {"by": by}, format="json")
 
     assert response.status_code == 400
     assert response.json()["code"] == "validation_error"
     assert "by" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("key", [0, 42, True, ["user:7"]])
+def test_an_event_key_that_is_not_a_string_is_a_400(client, key):
+    body = {**EventInputFactory(), "key": key}
+
+    response = client.post("/api/sharding/events/", body, format="json")
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+    assert "key" in response.json()["errors"]
 
 
 def test_an_event_posted_is_listed_by_key_and_by_range(client):
@@ -81,11 +91,11 @@ def test_an_event_posted_is_listed_by_key_and_by_range(client):
     ).json()
 
     assert created.status_code == 201
-    assert [item["id"] for item in by_key["items"]] == [created.json()["id"]]
-    assert [item["id"] for item in by_range["items"]] == [created.json()["id"]]
+    assert [item["id"] for item in by_key["results"]] == [created.json()["id"]]
+    assert [item["id"] for item in by_range["results"]] == [created.json()["id"]]
     assert by_range["partial"] is False
     assert set(by_range["shards"].values()) == {"ok"}
-    assert by_range["next_cursor"] is None
+    assert (by_range["next"], by_range["previous"]) == (None, None)
 
 
 def test_a_range_query_without_bounds_or_with_a_forged_cursor_is_a_400(client):

@@ -65,8 +65,8 @@ def _reader(web: WebServer):
             response.raise_for_status()
         return (
             value.json()["value"],
-            {item["id"] for item in by_key.json()["items"]},
-            {item["id"] for item in by_range.json()["items"]},
+            {item["id"] for item in by_key.json()["results"]},
+            {item["id"] for item in by_range.json()["results"]},
         )
 
     return read

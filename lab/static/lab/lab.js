@@ -452,16 +452,16 @@
     const out = $("burst-transfers-out");
     const n = cfg.transfer_burst;
     out.textContent = "preparing accounts…";
-    let accounts = await api("GET", "/api/accounts/");
+    let accounts = await api("GET", "/api/accounts/?limit=500");
     if (!accounts.ok) { out.textContent = "accounts: " + problem(accounts); return; }
-    let mine = accounts.data.filter((a) => a.owner_id === cfg.user.id && a.currency === "EUR");
+    let mine = accounts.data.results.filter((a) => a.owner_id === cfg.user.id && a.currency === "EUR");
     if (!mine.length) {
       const created = await api("POST", "/api/accounts/", { currency: "EUR" });
       if (!created.ok) { out.textContent = "open account: " + problem(created); return; }
       mine = [created.data];
     }
     const source = mine[0];
-    let targets = accounts.data.filter((a) => a.owner_id !== cfg.user.id && a.currency === "EUR");
+    let targets = accounts.data.results.filter((a) => a.owner_id !== cfg.user.id && a.currency === "EUR");
     if (!targets.length) {
       const created = await api("POST", "/api/accounts/", { currency: "EUR" });
       if (!created.ok) { out.textContent = "open account: " + problem(created); return; }
@@ -571,7 +571,7 @@
       poll("readyz", "/readyz", renderReady, { accept: (r) => r.status === 200 || (r.status === 503 && r.data && r.data.checks) }),
     ];
     if (slow) {
-      jobs.push(poll("transfers", "/api/transfers/", renderTransfers));
+      jobs.push(poll("transfers", "/api/transfers/?limit=5", (page) => renderTransfers(page.results)));
       if (cfg.staff) jobs.push(poll("faults", "/api/faults/", renderFaults));
     }
     if (reconcile && cfg.staff) {
