@@ -313,7 +313,8 @@ class BatchStrategy:
     # Batches handed to the pool and not answered yet, over every batching consumer of this
     # worker process (they share its pool).
     in_flight = 0
-    strategies: list[BatchStrategy] = []
+    # By task name: the worker makes its strategies anew when it reconnects to the broker.
+    strategies: dict[str, BatchStrategy] = {}
 
     def __init__(self, task: BatchConsumer, consumer) -> None:
         self.task = task
@@ -326,7 +327,7 @@ class BatchStrategy:
         self.window_entry = None
         self.batch_max = settings.CONSUMER_BATCH_MAX
         self.window_s = settings.CONSUMER_BATCH_WINDOW_S
-        BatchStrategy.strategies.append(self)
+        BatchStrategy.strategies[task.name] = self
 
     def __call__(self, message, body, ack, reject, callbacks, **_kwargs) -> None:
         kwargs = self._kwargs(message, body)
@@ -414,7 +415,10 @@ class BatchStrategy:
     @classmethod
     def _flush_waiting(cls) -> None:
         """A pool process is free: hand over the buffers that waited for one, fullest first."""
-        waiting = sorted((s for s in cls.strategies if s.buffer), key=lambda s: -s.buffered)
+        waiting = sorted(
+            (strategy for strategy in cls.strategies.values() if strategy.buffer),
+            key=lambda strategy: -strategy.buffered,
+        )
         for strategy in waiting:
             if cls.in_flight >= strategy._slots():
                 break

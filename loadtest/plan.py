@@ -6,7 +6,7 @@ from loadtest.extras import Extra
 from loadtest.locust_runs import Scenario
 from loadtest.pgbench import PgbenchBaseline
 from loadtest.profiles_bench import ROUTING
-from loadtest.saga_bench import BENCH_ACCOUNTS, TRANSFERS
+from loadtest.saga_bench import BENCH_ACCOUNTS, PGBENCH_BATCH, TRANSFERS
 from loadtest.saga_sql import saga_sql_baseline
 from loadtest.sharding_bench import SHARDING
 
@@ -64,7 +64,9 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
-PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline(accounts=BENCH_ACCOUNTS)]
+PGBENCH_BASELINES: list[PgbenchBaseline] = [
+    saga_sql_baseline(accounts=BENCH_ACCOUNTS, batch=PGBENCH_BATCH)
+]
 
 # Run in this order, after the scenarios; ``--extras`` picks some by name.
 EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING]

@@ -37,6 +37,11 @@ BENCH_USER = "saga-bench"
 BENCH_ACCOUNTS = 16
 # Threads that send the open loop's requests: enough that a slow answer never delays the next.
 OPEN_LOOP_SENDERS = 32
+# Transfers per pgbench transaction of the saga's SQL: about the batches the consumers take at
+# capacity with 8 clients (up to 8 requests in flight; statelab_consumer_batch_messages).
+PGBENCH_BATCH = 8
+# Seconds the service's idle CPU is measured for, before the load.
+IDLE_S = 3.0
 
 
 def bench_accounts_ensure(*, count: int = BENCH_ACCOUNTS) -> tuple[str, list[int]]:
@@ -201,25 +206,40 @@ def saga_load(
     accounts: list[int],
     clients: int,
     duration_s: float,
-    cpu_seconds: Callable[[], float] | None = None,
+    cpu_seconds: Callable[..., float] | None = None,
 ) -> dict:
     """Three phases, one after the other: capacity (a closed loop of ``clients``: completed
     transfers per second, and server CPU per completed transfer when ``cpu_seconds`` reads the
     service's CPU), then open loops at half that capacity and at it (request-to-completed
-    latency, from each request's due time)."""
-    cpu_before = cpu_seconds() if cpu_seconds else 0.0
+    latency, from each request's due time).
+
+    The CPU per transfer leaves out what the service burns idle (beat's periodic jobs, the
+    web and worker processes' own loops), measured for ``IDLE_S`` before the load: on a
+    shared, slow machine with few transfers, that would otherwise dominate the figure."""
+    idle_cpu_per_s = 0.0
+    if cpu_seconds:
+        idle_before = cpu_seconds()
+        time.sleep(IDLE_S)
+        idle_cpu_per_s = (cpu_seconds() - idle_before) / IDLE_S
+    cpu_before, began = (cpu_seconds() if cpu_seconds else 0.0), time.monotonic()
+    web_before = cpu_seconds(("web",)) if cpu_seconds else 0.0
     capacity_load = closed_loop(
         base_url=base_url, token=token, accounts=accounts, clients=clients, duration_s=duration_s
     )
     capacity = _outcome(capacity_load, from_request=False)
-    cpu_ms = (
-        round(1000 * (cpu_seconds() - cpu_before) / capacity["completed"], 2)
-        if cpu_seconds and capacity["completed"]
-        else None
-    )
+    cpu_ms = cpu_ms_raw = web_cpu_ms = None
+    if cpu_seconds and capacity["completed"]:
+        used = cpu_seconds() - cpu_before
+        busy = used - idle_cpu_per_s * (time.monotonic() - began)
+        cpu_ms_raw = round(1000 * used / capacity["completed"], 2)
+        cpu_ms = round(1000 * busy / capacity["completed"], 2)
+        web_cpu_ms = round(1000 * (cpu_seconds(("web",)) - web_before) / capacity["completed"], 2)
     figures = {
         **capacity,
         "server_cpu_ms_per_transfer": cpu_ms,
+        "server_cpu_ms_per_transfer_with_idle": cpu_ms_raw,
+        "web_cpu_ms_per_transfer": web_cpu_ms,
+        "server_idle_cpu_ms_per_s": round(1000 * idle_cpu_per_s, 1),
         "clients": clients,
         "accounts": len(accounts),
     }
@@ -292,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--duration", type=float, default=20.0, help="seconds of load")
     parser.add_argument("--skip-pgbench", action="store_true")
+    parser.add_argument(
+        "--pgbench-batch",
+        type=int,
+        default=PGBENCH_BATCH,
+        help="transfers per pgbench transaction: the saga steps applied for that many at once",
+    )
     options = parser.parse_args(argv)
 
     django_setup()
@@ -302,7 +328,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="saga-bench-"))
     token, accounts = bench_accounts_ensure(count=BENCH_ACCOUNTS)
 
-    def load(base_url: str, cpu_seconds: Callable[[], float] | None = None) -> dict:
+    def load(base_url: str, cpu_seconds: Callable[..., float] | None = None) -> dict:
         return saga_load(
             base_url=base_url.rstrip("/"),
             token=token,
@@ -325,7 +351,9 @@ def main(argv: list[str] | None = None) -> int:
     result = {"saga": saga, "logs": str(work_dir)}
     if not options.skip_pgbench:
         pgbench = baseline_run(
-            saga_sql_baseline(accounts=BENCH_ACCOUNTS, clients=options.clients),
+            saga_sql_baseline(
+                accounts=BENCH_ACCOUNTS, clients=options.clients, batch=options.pgbench_batch
+            ),
             seconds=int(options.duration),
             work_dir=work_dir,
         )
