@@ -11,13 +11,20 @@ from celery import current_app
 from django.db import connections
 
 from accounts.models import AccountOperation, AccountsOutbox, AccountsParkedMessage
-from contracts.saga import AccountDebited, DebitAccount
-from core.consumers import batch_fallbacks, messages_parked
+from contracts.saga import AccountDebited, DebitAccount, RefundAccount
+from core.consumers import batch_fallbacks, messages_parked, messages_retried
 from core.metrics import inbox_redeliveries_ignored
 from ledger.models import LedgerOutbox, LedgerParkedMessage, Transfer
 from ledger.services import transfer_create
 from tests.factories import UserFactory
-from tests.saga.conftest import ALL_DATABASES, balance, deliver_all, deposit, refreshed
+from tests.saga.conftest import (
+    ALL_DATABASES,
+    balance,
+    broker_purge,
+    deliver_all,
+    deposit,
+    refreshed,
+)
 from tests.saga.factories import AccountFactory
 
 pytestmark = pytest.mark.django_db(databases=ALL_DATABASES)
@@ -176,6 +183,51 @@ def test_a_reply_for_a_transfer_the_ledger_does_not_know_is_parked_not_retried_f
     parked = LedgerParkedMessage.objects.using("ledger").get()
     assert parked.message_id == stranger["message_id"]
     assert parked.reason.startswith("TransferNotFound")
+
+
+@pytest.fixture
+def broker_purged_after():
+    """The test sends a delayed copy to the broker: no later worker may pick it up."""
+    yield
+    broker_purge()
+
+
+def test_a_refund_ahead_of_its_debit_is_sent_again_and_applies_once_the_debit_is_there(
+    alice, sources, destination, broker_purged_after
+):
+    """Compensation is retried until done: the refund waiting for its debit is deferred (not
+    parked), the other refund of its batch applies, and the copy sent again applies later."""
+    early, ready = _transfers(alice, sources[:2], destination)
+    debits = {item["transfer_id"]: item for item in _envelope(_debit_commands())}
+    _apply(DebitAccount.name, [debits[str(ready.id)]])
+    refunds = [
+        {
+            **RefundAccount(
+                transfer_id=str(transfer.id), account_id=source.id, amount=1000, currency="EUR"
+            ).to_payload(),
+            "message_id": str(uuid.uuid4()),
+        }
+        for transfer, source in ((early, sources[0]), (ready, sources[1]))
+    ]
+    retried_before = _sample(messages_retried, consumer="refund")
+
+    _apply(RefundAccount.name, refunds)
+
+    assert _sample(messages_retried, consumer="refund") - retried_before == 1
+    assert not AccountsParkedMessage.objects.using("accounts").exists()
+    assert _refunds() == [ready.id]
+    _apply(DebitAccount.name, [debits[str(early.id)]])
+    _apply(RefundAccount.name, [{**refunds[0], "attempt": 1}])
+    assert sorted(_refunds()) == sorted([early.id, ready.id])
+    assert [balance(source) for source in sources[:2]] == [10000, 10000]
+
+
+def _refunds() -> list:
+    return list(
+        AccountOperation.objects.using("accounts")
+        .filter(kind="refund", applied=True)
+        .values_list("transfer_id", flat=True)
+    )
 
 
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)

@@ -106,12 +106,13 @@ def test_a_pool_process_killed_in_the_batch_path_loses_and_repeats_nothing(
 
 def test_a_lone_transfer_is_not_held_back_by_the_batch_window(funded):
     """Nothing else in flight: every step's batch is one message, handed over when the window
-    (a few milliseconds) ends. A generous bound, far below what a window of seconds would cost
-    over the five steps; a functional check, not a benchmark."""
+    (a few milliseconds) ends. A generous bound (a loaded 2-core machine stretches the steps),
+    below what a window of two seconds would cost over the five steps; a functional check, not
+    a benchmark."""
     owner, source, destination = funded
 
     transfer = _transfer(owner, source, destination)
 
     assert wait_until(lambda: refreshed(transfer).state == State.COMPLETED, timeout_s=30)
     done = refreshed(transfer)
-    assert (done.completed_at - done.created_at).total_seconds() < 5
+    assert (done.completed_at - done.created_at).total_seconds() < 10
