@@ -1,6 +1,12 @@
 from django.contrib import admin
 
-from accounts.models import Account, AccountOperation, AccountsInbox, AccountsOutbox
+from accounts.models import (
+    Account,
+    AccountOperation,
+    AccountsInbox,
+    AccountsOutbox,
+    AccountsParkedMessage,
+)
 from accounts.services import account_create, account_status_set
 from core.admin import OutboxAdmin, ReadOnlyMixin, money_column
 
@@ -88,5 +94,15 @@ class AccountsInboxAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Read-only: removing a row would let a redelivered message apply its effect again."""
 
     list_display = ["message_id", "consumer", "received_at"]
+    list_filter = ["consumer"]
+    search_fields = ["=message_id"]
+
+
+@admin.register(AccountsParkedMessage)
+class AccountsParkedMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Messages a consumer set aside (core.consumers): read the reason, fix the cause, and send
+    the message again; never applied by themselves."""
+
+    list_display = ["parked_at", "consumer", "message_id", "reason", "attempts"]
     list_filter = ["consumer"]
     search_fields = ["=message_id"]

@@ -8,6 +8,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from accounts.models import AccountsOutbox
         from accounts.services import CRASH_POINTS
+        from core.consumers import CRASH_BEFORE_ACK
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.outbox import outbox_register
 
@@ -29,7 +30,7 @@ class AccountsConfig(AppConfig):
                 max_value=10_000,
             )
         )
-        crash_points_register(*CRASH_POINTS)
+        crash_points_register(*CRASH_POINTS, CRASH_BEFORE_ACK)
 
     def seed_demo(self, users: dict) -> None:
         """alice and bob get one EUR account each with an opening deposit (once)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from core.consumers import ParkedMessage
 from core.outbox import InboxMessage, OutboxMessage
 
 
@@ -100,3 +101,8 @@ class AccountsOutbox(OutboxMessage):
 class AccountsInbox(InboxMessage):
     class Meta(InboxMessage.Meta):
         db_table = "accounts_inbox"
+
+
+class AccountsParkedMessage(ParkedMessage):
+    class Meta(ParkedMessage.Meta):
+        db_table = "accounts_parked_message"

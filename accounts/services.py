@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -29,14 +30,15 @@ from contracts.saga import (
     TransferReply,
 )
 from core.errors import DomainError
-from core.faults import fault_roll, fault_sleep
+from core.faults import crash_point, fault_roll, fault_sleep
 from core.metrics import step_timer
 from core.money import amount_parse, currency_minor_digits
 from core.outbox import (
     consumer_crash_point,
     crash_after_commit,
-    inbox_accept,
+    inbox_accept_many,
     outbox_message_put,
+    outbox_messages_put,
     outbox_resend,
 )
 
@@ -46,10 +48,14 @@ DB = "accounts"
 CONSUMER_DEBIT = "debit"
 CONSUMER_CREDIT = "credit"
 CONSUMER_REFUND = "refund"
-# Each consumer can be killed right after its commit (``consumer_crash_point``).
-CRASH_POINTS = tuple(
-    consumer_crash_point(consumer)
-    for consumer in (CONSUMER_DEBIT, CONSUMER_CREDIT, CONSUMER_REFUND)
+# Each consumer can be killed right after its batch's commit (``consumer_crash_point``), and
+# a batch with its effects written, before its commit (``CRASH_BEFORE_BATCH_COMMIT``).
+CRASH_POINTS = (
+    *(
+        consumer_crash_point(consumer)
+        for consumer in (CONSUMER_DEBIT, CONSUMER_CREDIT, CONSUMER_REFUND)
+    ),
+    "accounts_batch_before_commit",
 )
 
 
@@ -138,19 +144,20 @@ def account_deposit(
     return operation
 
 
-def deposit_journaled_mark(*, deposit_id: str) -> bool:
-    """The ledger acknowledged the deposit's journal entry: the deposit watchdog stops sending
-    its event. Idempotent (an acknowledgement can arrive more than once); False when it had
-    been marked already."""
+def deposits_journaled_mark(*, deposit_ids: list[str]) -> int:
+    """The ledger acknowledged these deposits' journal entries: the deposit watchdog stops
+    sending their events. Idempotent (an acknowledgement can arrive more than once); returns
+    how many were not marked before."""
     with transaction.atomic(using=DB):
-        marked = (
+        return (
             AccountOperation.objects.using(DB)
             .filter(
-                kind=AccountOperation.Kind.DEPOSIT, deposit_id=deposit_id, journaled_at__isnull=True
+                kind=AccountOperation.Kind.DEPOSIT,
+                deposit_id__in=deposit_ids,
+                journaled_at__isnull=True,
             )
             .update(journaled_at=timezone.now())
         )
-    return bool(marked)
 
 
 def deposit_watchdog(*, stuck_after_s: float, window_s: float, limit: int = 500) -> int:
@@ -200,31 +207,174 @@ def _balance_change(account: Account, delta: int) -> None:
     account.save(update_fields=["balance", "version", "updated_at"])
 
 
-def _reply(
-    operation: AccountOperation,
+@dataclass(frozen=True)
+class TransferCommand:
+    """One saga command of a batch: its message id, the consumer (``debit``, ``credit``,
+    ``refund``) and the command's fields."""
+
+    message_id: str
+    consumer: str
+    transfer_id: str
+    account_id: int
+    amount: int
+    currency: str
+
+
+_KIND = {
+    CONSUMER_DEBIT: AccountOperation.Kind.DEBIT,
+    CONSUMER_CREDIT: AccountOperation.Kind.CREDIT,
+    CONSUMER_REFUND: AccountOperation.Kind.REFUND,
+}
+_REPLIES: dict[str, tuple[type[TransferReply], type[TransferRefusal] | None]] = {
+    CONSUMER_DEBIT: (AccountDebited, DebitRejected),
+    CONSUMER_CREDIT: (AccountCredited, CreditFailed),
+    CONSUMER_REFUND: (AccountRefunded, None),
+}
+CRASH_BEFORE_BATCH_COMMIT = "accounts_batch_before_commit"
+
+
+def transfer_commands_apply(*, commands: list[TransferCommand]) -> dict[str, Exception]:
+    """Apply a batch of debits, credits and refunds in one transaction; returns the message
+    ids it could not apply yet (a refund whose debit is not applied), which are left out.
+
+    1. every message id goes into the inbox in one statement; those seen before do nothing;
+    2. every account the batch names is locked in id order (``accounts_lock``: with one order
+       for every transaction, two batches with opposite transfers cannot deadlock), and only
+       then are the operations already recorded read (a concurrent batch holding those locks
+       has committed by now);
+    3. the commands are decided in order, each against the balances as the earlier ones left
+       them: an operation already recorded (a re-driven command, here or in an earlier batch)
+       is answered with its outcome again; a debit needs funds; a refund gives back its
+       debit's amount;
+    4. one statement each for the balances, the operations and the replies; the replies are
+       published together after commit (``core.outbox``)."""
+    fault_sleep("saga_step_latency_ms")
+    deferred: dict[str, Exception] = {}
+    consumers = sorted({command.consumer for command in commands})
+    with step_timer("+".join(consumers)), transaction.atomic(using=DB):
+        accepted = inbox_accept_many(
+            AccountsInbox,
+            using=DB,
+            messages=[(command.message_id, command.consumer) for command in commands],
+        )
+        fresh = [command for command in commands if command.message_id in accepted]
+        if not fresh:
+            return deferred
+        transfer_ids = sorted({command.transfer_id for command in fresh})
+        locked = accounts_lock(
+            ids=[command.account_id for command in fresh]
+            + list(
+                AccountOperation.objects.using(DB)
+                .filter(transfer_id__in=transfer_ids, kind=AccountOperation.Kind.DEBIT)
+                .values_list("account_id", flat=True)
+            )
+        )
+        recorded = {
+            (str(operation.transfer_id), operation.kind): operation
+            for operation in AccountOperation.objects.using(DB).filter(transfer_id__in=transfer_ids)
+        }
+        changed: dict[int, Account] = {}
+        created: list[AccountOperation] = []
+        replies: list = []
+        for command in fresh:
+            kind = _KIND[command.consumer]
+            operation = recorded.get((command.transfer_id, kind))
+            if operation is None:
+                operation = _operation_decide(command, kind, locked=locked, recorded=recorded)
+                if isinstance(operation, Exception):
+                    deferred[command.message_id] = operation
+                    continue
+                if operation is not None:
+                    recorded[(command.transfer_id, kind)] = operation
+                    created.append(operation)
+                    if operation.applied:
+                        changed[operation.account_id] = locked[operation.account_id]
+            replies.append(_reply_to(command, operation))
+        if deferred:
+            AccountsInbox.objects.using(DB).filter(message_id__in=list(deferred)).delete()
+        now = timezone.now()
+        for account in changed.values():
+            account.updated_at = now
+        Account.objects.using(DB).bulk_update(
+            sorted(changed.values(), key=lambda account: account.id),
+            ["balance", "version", "updated_at"],
+        )
+        AccountOperation.objects.using(DB).bulk_create(created)
+        for consumer in {command.consumer for command in fresh}:
+            crash_after_commit(consumer_crash_point(consumer), using=DB)
+        outbox_messages_put(using=DB, messages=replies)
+        crash_point(CRASH_BEFORE_BATCH_COMMIT)
+    return deferred
+
+
+def _operation_decide(
+    command: TransferCommand,
+    kind: str,
     *,
-    applied: type[TransferReply],
-    refused: type[TransferRefusal],
-) -> None:
-    transfer_id = str(operation.transfer_id)
-    message = (
-        applied(transfer_id=transfer_id)
-        if operation.applied
-        else refused(transfer_id=transfer_id, reason=operation.reason)
+    locked: dict[int, Account],
+    recorded: dict[tuple[str, str], AccountOperation],
+) -> AccountOperation | Exception | None:
+    """The new operation of one command, its balance change applied to the locked account in
+    memory; None for an account that does not exist (refused, no operation can name it);
+    ``RefundWithoutDebit`` for a refund that must wait."""
+    if kind == AccountOperation.Kind.REFUND:
+        debit = recorded.get((command.transfer_id, AccountOperation.Kind.DEBIT))
+        if debit is None or not debit.applied:
+            return RefundWithoutDebit(f"transfer {command.transfer_id} has no applied debit")
+        account = locked[debit.account_id]
+        _balance_add(account, debit.amount)
+        return AccountOperation(
+            account_id=account.id,
+            kind=kind,
+            transfer_id=command.transfer_id,
+            amount=debit.amount,
+            currency=debit.currency,
+            applied=True,
+        )
+    account = locked.get(command.account_id)
+    if account is None:
+        return None
+    reason = _rejection(
+        account,
+        currency=command.currency,
+        amount=command.amount,
+        need_funds=kind == AccountOperation.Kind.DEBIT,
     )
-    outbox_message_put(using=DB, message=message)
-
-
-def _existing(transfer_id: uuid.UUID | str, kind: str) -> AccountOperation | None:
-    return AccountOperation.objects.using(DB).filter(transfer_id=transfer_id, kind=kind).first()
-
-
-def _reject_unknown(transfer_id: str, refused: type[TransferRefusal]) -> None:
-    """An account that does not exist (deleted in the admin): no operation row can name it,
-    and accounts never come back, so every repetition gets the same answer."""
-    outbox_message_put(
-        using=DB, message=refused(transfer_id=str(transfer_id), reason="account_not_found")
+    if (
+        not reason
+        and kind == AccountOperation.Kind.CREDIT
+        and fault_roll("saga_credit_failure_rate")
+    ):
+        reason = "credit_fault_injected"
+    if not reason:
+        _balance_add(
+            account, -command.amount if kind == AccountOperation.Kind.DEBIT else command.amount
+        )
+    return AccountOperation(
+        account_id=account.id,
+        kind=kind,
+        transfer_id=command.transfer_id,
+        amount=command.amount,
+        currency=command.currency,
+        applied=not reason,
+        reason=reason,
     )
+
+
+def _balance_add(account: Account, delta: int) -> None:
+    account.balance += delta
+    account.version += 1
+
+
+def _reply_to(command: TransferCommand, operation: AccountOperation | None):
+    """The reply to a command: its operation's outcome, or ``account_not_found`` (an account
+    that does not exist: deleted in the admin, and accounts never come back)."""
+    applied, refused = _REPLIES[command.consumer]
+    if operation is None:
+        return refused(transfer_id=command.transfer_id, reason="account_not_found")
+    if operation.applied:
+        return applied(transfer_id=command.transfer_id)
+    return refused(transfer_id=command.transfer_id, reason=operation.reason)
 
 
 def _rejection(account: Account, *, currency: str, amount: int, need_funds: bool) -> str:
@@ -237,69 +387,25 @@ def _rejection(account: Account, *, currency: str, amount: int, need_funds: bool
     return ""
 
 
-def _inbox_accepted(*, message_id: str, consumer: str) -> bool:
-    """Inside an accounts transaction: record the message in the inbox, or say it was seen."""
-    if not inbox_accept(AccountsInbox, using=DB, message_id=message_id, consumer=consumer):
-        return False
-    crash_after_commit(consumer_crash_point(consumer), using=DB)
-    return True
-
-
-def _transfer_operation_apply(
-    *,
-    kind: str,
-    transfer_id: str,
-    account_id: int,
-    amount: int,
-    currency: str,
-    refusal: Callable[[Account], str],
-    refused: type[TransferRefusal],
-) -> AccountOperation | None:
-    """The debit or credit of a transfer, once: an existing operation is returned as it is;
-    else the account is locked, ``refusal`` decides (empty: apply), and the operation is
-    recorded applied or not. None when the account does not exist (already answered)."""
-    operation = _existing(transfer_id, kind)
-    if operation is not None:
-        return operation
-    account = accounts_lock(ids=[account_id]).get(account_id)
-    if account is None:
-        _reject_unknown(transfer_id, refused)
-        return None
-    reason = refusal(account)
-    if not reason:
-        _balance_change(account, -amount if kind == AccountOperation.Kind.DEBIT else amount)
-    return AccountOperation.objects.using(DB).create(
-        account_id=account_id,
-        kind=kind,
-        transfer_id=transfer_id,
-        amount=amount,
-        currency=currency,
-        applied=not reason,
-        reason=reason,
-    )
+def _one(consumer: str, **command: Any) -> None:
+    deferred = transfer_commands_apply(commands=[TransferCommand(consumer=consumer, **command)])
+    if deferred:
+        raise next(iter(deferred.values()))
 
 
 def account_debit(
     *, message_id: str, transfer_id: str, account_id: int, amount: int, currency: str
 ) -> None:
-    """Saga step: take ``amount`` from the source; reply debited or debit_rejected."""
-    fault_sleep("saga_step_latency_ms")
-    with step_timer(CONSUMER_DEBIT), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_DEBIT):
-            return
-        operation = _transfer_operation_apply(
-            kind=AccountOperation.Kind.DEBIT,
-            transfer_id=transfer_id,
-            account_id=account_id,
-            amount=amount,
-            currency=currency,
-            refusal=lambda account: _rejection(
-                account, currency=currency, amount=amount, need_funds=True
-            ),
-            refused=DebitRejected,
-        )
-        if operation is not None:
-            _reply(operation, applied=AccountDebited, refused=DebitRejected)
+    """Saga step: take ``amount`` from the source; reply debited or debit_rejected (a batch
+    of one: ``transfer_commands_apply``)."""
+    _one(
+        CONSUMER_DEBIT,
+        message_id=message_id,
+        transfer_id=transfer_id,
+        account_id=account_id,
+        amount=amount,
+        currency=currency,
+    )
 
 
 def account_credit(
@@ -309,28 +415,14 @@ def account_credit(
 
     The ``saga_credit_failure_rate`` fault rejects the credit as if the destination refused it,
     which sends the saga into compensation."""
-
-    def refusal(account: Account) -> str:
-        reason = _rejection(account, currency=currency, amount=amount, need_funds=False)
-        if not reason and fault_roll("saga_credit_failure_rate"):
-            return "credit_fault_injected"
-        return reason
-
-    fault_sleep("saga_step_latency_ms")
-    with step_timer(CONSUMER_CREDIT), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_CREDIT):
-            return
-        operation = _transfer_operation_apply(
-            kind=AccountOperation.Kind.CREDIT,
-            transfer_id=transfer_id,
-            account_id=account_id,
-            amount=amount,
-            currency=currency,
-            refusal=refusal,
-            refused=CreditFailed,
-        )
-        if operation is not None:
-            _reply(operation, applied=AccountCredited, refused=CreditFailed)
+    _one(
+        CONSUMER_CREDIT,
+        message_id=message_id,
+        transfer_id=transfer_id,
+        account_id=account_id,
+        amount=amount,
+        currency=currency,
+    )
 
 
 def account_refund(
@@ -338,30 +430,18 @@ def account_refund(
 ) -> None:
     """Compensation of an applied debit. Undo steps, in order:
 
-    1. find the transfer's applied debit (none yet: raise, so the task retries);
+    1. find the transfer's applied debit (none yet: ``RefundWithoutDebit``, nothing recorded,
+       so the consumer retries);
     2. put the debited amount back on the source account, whatever its status (the money was
        its own; a frozen or closed account still gets it back);
     3. record the refund operation (unique per transfer, so it happens once);
     4. reply ``refunded`` through the outbox.
     """
-    with step_timer(CONSUMER_REFUND), transaction.atomic(using=DB):
-        if not _inbox_accepted(message_id=message_id, consumer=CONSUMER_REFUND):
-            return
-        operation = _existing(transfer_id, AccountOperation.Kind.REFUND)
-        if operation is None:
-            debit = _existing(transfer_id, AccountOperation.Kind.DEBIT)
-            if debit is None or not debit.applied:
-                raise RefundWithoutDebit(f"transfer {transfer_id} has no applied debit to refund")
-            account = accounts_lock(ids=[debit.account_id])[debit.account_id]
-            _balance_change(account, debit.amount)
-            operation = AccountOperation.objects.using(DB).create(
-                account=account,
-                kind=AccountOperation.Kind.REFUND,
-                transfer_id=transfer_id,
-                amount=debit.amount,
-                currency=debit.currency,
-                applied=True,
-            )
-        outbox_message_put(
-            using=DB, message=AccountRefunded(transfer_id=str(operation.transfer_id))
-        )
+    _one(
+        CONSUMER_REFUND,
+        message_id=message_id,
+        transfer_id=transfer_id,
+        account_id=account_id,
+        amount=amount,
+        currency=currency,
+    )

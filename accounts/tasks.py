@@ -1,64 +1,77 @@
-"""Celery tasks of the accounts side: thin wrappers that read a ``contracts`` message and call
-one service; the beat's deposit watchdog (see CELERY_BEAT_SCHEDULE).
+"""Celery tasks of the accounts side: batching consumers (``core.consumers``) of the ledger's
+commands and acknowledgements, each reading its ``contracts`` messages and calling one
+service for the whole batch; the beat's deposit watchdog (see CELERY_BEAT_SCHEDULE).
 
-Transient errors (a lost connection, a deadlock victim, a serialization failure) retry with
-capped exponential backoff and jitter; a refund (compensation) retries until it succeeds."""
+Transient errors (a lost connection, a deadlock victim, a serialization failure) are retried
+with capped exponential backoff and jitter; a refund (compensation) is retried until it
+succeeds; any other failure parks the message (``accounts.models.AccountsParkedMessage``)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 
 from accounts import services
+from accounts.models import AccountsParkedMessage
 from contracts.accounts import DepositJournaled
-from contracts.saga import CreditAccount, DebitAccount, RefundAccount
-from core.outbox import consumer_retry
+from contracts.saga import CreditAccount, DebitAccount, RefundAccount, TransferStep
+from core.consumers import Deferred, Delivery, batch_consumer
+from core.outbox import outbox_publishing_deferred
 
 
-@shared_task(name=DebitAccount.name, **consumer_retry())
-def debit(*, message_id: str, **payload: Any) -> None:
-    command = DebitAccount.from_payload(payload)
-    services.account_debit(
-        message_id=message_id,
-        transfer_id=command.transfer_id,
-        account_id=command.account_id,
-        amount=command.amount,
-        currency=command.currency,
-    )
+def _commands(deliveries: list[Delivery], command: type[TransferStep], consumer: str) -> Deferred:
+    steps = [
+        (delivery.message_id, command.from_payload(delivery.payload)) for delivery in deliveries
+    ]
+    with outbox_publishing_deferred():
+        return services.transfer_commands_apply(
+            commands=[
+                services.TransferCommand(
+                    message_id=message_id,
+                    consumer=consumer,
+                    transfer_id=step.transfer_id,
+                    account_id=step.account_id,
+                    amount=step.amount,
+                    currency=step.currency,
+                )
+                for message_id, step in steps
+            ]
+        )
 
 
-@shared_task(name=CreditAccount.name, **consumer_retry())
-def credit(*, message_id: str, **payload: Any) -> None:
-    command = CreditAccount.from_payload(payload)
-    services.account_credit(
-        message_id=message_id,
-        transfer_id=command.transfer_id,
-        account_id=command.account_id,
-        amount=command.amount,
-        currency=command.currency,
-    )
+CONSUMER = {"using": "accounts", "parked_model": AccountsParkedMessage}
 
 
-@shared_task(
+@batch_consumer(name=DebitAccount.name, consumer=services.CONSUMER_DEBIT, **CONSUMER)
+def debit(deliveries: list[Delivery]) -> Deferred:
+    return _commands(deliveries, DebitAccount, services.CONSUMER_DEBIT)
+
+
+@batch_consumer(name=CreditAccount.name, consumer=services.CONSUMER_CREDIT, **CONSUMER)
+def credit(deliveries: list[Delivery]) -> Deferred:
+    return _commands(deliveries, CreditAccount, services.CONSUMER_CREDIT)
+
+
+@batch_consumer(
     name=RefundAccount.name,
-    **consumer_retry(max_retries=None, also=(services.RefundWithoutDebit,)),
+    consumer=services.CONSUMER_REFUND,
+    retry_on=(services.RefundWithoutDebit,),
+    max_retries=None,
+    **CONSUMER,
 )
-def refund(*, message_id: str, **payload: Any) -> None:
-    command = RefundAccount.from_payload(payload)
-    services.account_refund(
-        message_id=message_id,
-        transfer_id=command.transfer_id,
-        account_id=command.account_id,
-        amount=command.amount,
-        currency=command.currency,
+def refund(deliveries: list[Delivery]) -> Deferred:
+    return _commands(deliveries, RefundAccount, services.CONSUMER_REFUND)
+
+
+@batch_consumer(
+    name=DepositJournaled.name, consumer="on_deposit_journaled", max_retries=None, **CONSUMER
+)
+def on_deposit_journaled(deliveries: list[Delivery]) -> None:
+    services.deposits_journaled_mark(
+        deposit_ids=[
+            DepositJournaled.from_payload(delivery.payload).deposit_id for delivery in deliveries
+        ]
     )
-
-
-@shared_task(name=DepositJournaled.name, **consumer_retry(max_retries=None))
-def on_deposit_journaled(*, message_id: str, **payload: Any) -> None:
-    services.deposit_journaled_mark(deposit_id=DepositJournaled.from_payload(payload).deposit_id)
 
 
 @shared_task(name="accounts.deposit_watchdog")

@@ -18,7 +18,10 @@ registered by the app that owns them.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -32,7 +35,8 @@ from django.utils import timezone
 from core.faults import crash_point
 from core.metrics import inbox_redeliveries_ignored
 from core.request_id import MAX_LENGTH as MAX_REQUEST_ID_LENGTH
-from core.request_id import request_id_bound, request_id_or_blank
+from core.request_id import MESSAGE_KEY as REQUEST_ID_KEY
+from core.request_id import request_id_or_blank
 
 logger = logging.getLogger(__name__)
 
@@ -146,15 +150,11 @@ def outbox_put(
     caller's state change does. ``message_id`` (default: a new one) lets a producer find the
     message of an effect again without searching payloads."""
     outbox = _outboxes[using]
-    if not connections[using].in_atomic_block:
-        raise RuntimeError("outbox_put must run inside the transaction that changes the state")
+    _in_transaction(using)
     message = outbox.model.objects.using(using).create(
         id=message_id or uuid.uuid4(), task=task, payload=kwargs
     )
-    if settings.OUTBOX_PUBLISH_ON_COMMIT:
-        transaction.on_commit(
-            partial(_publish_after_commit, using=using, message=message), using=using, robust=True
-        )
+    _publish_on_commit(using, [message])
     return message
 
 
@@ -167,31 +167,112 @@ def outbox_message_put(
     )
 
 
+def outbox_messages_put(*, using: str, messages: list[Publishable]) -> list[OutboxMessage]:
+    """Many typed messages in one statement, in the caller's transaction (a batch's replies
+    and commands); published together after commit."""
+    if not messages:
+        return []
+    outbox = _outboxes[using]
+    _in_transaction(using)
+    now = timezone.now()
+    rows = outbox.model.objects.using(using).bulk_create(
+        outbox.model(
+            id=uuid.uuid4(), task=message.name, payload=message.to_payload(), created_at=now
+        )
+        for message in messages
+    )
+    _publish_on_commit(using, rows)
+    return rows
+
+
+def _in_transaction(using: str) -> None:
+    if not connections[using].in_atomic_block:
+        raise RuntimeError("outbox_put must run inside the transaction that changes the state")
+
+
+class _Collector(threading.local):
+    """Rows committed inside ``outbox_publishing_deferred``, per thread, waiting to go out."""
+
+    rows: list[tuple[str, OutboxMessage]] | None = None
+
+
+_collector = _Collector()
+
+
+def _publish_on_commit(using: str, rows: list[OutboxMessage]) -> None:
+    if settings.OUTBOX_PUBLISH_ON_COMMIT:
+        transaction.on_commit(partial(_committed, using=using, rows=rows), using=using, robust=True)
+
+
+def _committed(*, using: str, rows: list[OutboxMessage]) -> None:
+    """After the commit of rows: publish them now, or hand them to the enclosing
+    ``outbox_publishing_deferred`` block (collected here, after commit, so that rows of a
+    rolled-back savepoint are never published: Django drops their callbacks)."""
+    if _collector.rows is not None:
+        _collector.rows.extend((using, row) for row in rows)
+    else:
+        _publish_after_commit(using=using, rows=rows)
+
+
+@contextmanager
+def outbox_publishing_deferred() -> Iterator[None]:
+    """Rows committed inside the block are published when it ends, together: one broker
+    message per consumer (a batch's replies leave in one round trip, not one per reply).
+    Published even if the block raises: what committed must go out."""
+    outer = _collector.rows
+    _collector.rows = collected = []
+    try:
+        yield
+    finally:
+        _collector.rows = outer
+        by_database: dict[str, list[OutboxMessage]] = {}
+        for using, row in collected:
+            by_database.setdefault(using, []).append(row)
+        for using, rows in by_database.items():
+            if outer is not None:
+                outer.extend((using, row) for row in rows)
+            else:
+                _publish_after_commit(using=using, rows=rows)
+
+
+def _envelopes(rows: list[OutboxMessage]) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Rows grouped by consumer task, in order, at most ``RELAY_BATCH`` to an envelope."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        item = {**row.payload, "message_id": str(row.id)}
+        if row.request_id:
+            item[REQUEST_ID_KEY] = row.request_id
+        groups.setdefault(row.task, []).append(item)
+    for task, items in groups.items():
+        for start in range(0, len(items), RELAY_BATCH):
+            yield task, items[start : start + RELAY_BATCH]
+
+
 def _send(rows: list[OutboxMessage]) -> None:
-    """Hand rows to the broker; the row's id is the message id the consumer's inbox records, and
-    the message carries the request id the row was written under."""
+    """Hand rows to the broker, one envelope (``core.consumers``) per consumer task: the row's
+    id is the message id the consumer's inbox records, and each item carries the request id
+    the row was written under."""
     from config.celery import app
 
-    for row in rows:
-        with request_id_bound(row.request_id):
-            app.send_task(row.task, kwargs={**row.payload, "message_id": str(row.id)})
+    for task, items in _envelopes(rows):
+        app.send_task(task, kwargs={"messages": items})
 
 
-def _publish_after_commit(*, using: str, message: OutboxMessage) -> None:
-    """The fast path right after commit: send the row just written, then mark it. A crash
-    between the two leaves it unmarked, and the sweep sends it again after ``SWEEP_GRACE_S``:
-    a duplicate that the consumer's inbox ignores, never a loss.
+def _publish_after_commit(*, using: str, rows: list[OutboxMessage]) -> None:
+    """The fast path right after commit: send the rows just written, then mark them. A crash
+    between the two leaves them unmarked, and the sweep sends them again after
+    ``SWEEP_GRACE_S``: duplicates that the consumer's inbox ignores, never a loss.
 
     Nothing here may raise: the caller's transaction has committed (a request must still get
     its answer), and Django's report of a failing robust on_commit callback itself fails on a
     ``partial``. Even reading the crash point's switch (a query on ``default``) can fail."""
     try:
         crash_point(CRASH_BEFORE_PUBLISH)
-        _send([message])
+        _send(rows)
         crash_point(CRASH_AFTER_SEND)
-        _mark_published_unflushed(using=using, ids=[message.id])
+        _mark_published_unflushed(using=using, ids=[row.id for row in rows])
     except Exception:
-        # The row is committed; the sweep publishes it. Never fail the caller for this.
+        # The rows are committed; the sweep publishes them. Never fail the caller for this.
         logger.warning("outbox publish after commit failed; the sweep will retry", exc_info=True)
 
 
@@ -299,6 +380,36 @@ def inbox_accept(
         accepted = cursor.fetchone() is not None
     if not accepted:
         inbox_redeliveries_ignored.labels(consumer=consumer).inc()
+    return accepted
+
+
+def inbox_accept_many(
+    model: type[InboxMessage], *, using: str, messages: list[tuple[str, str]]
+) -> set[str]:
+    """Record many (message id, consumer) pairs in the caller's transaction, in one
+    statement; the ids not applied before. Inserted in id order, so that two batches sharing
+    messages wait for each other in one order (no deadlock)."""
+    if not connections[using].in_atomic_block:
+        raise RuntimeError("inbox_accept must run inside the transaction that applies the effect")
+    if not messages:
+        return set()
+    table = connections[using].ops.quote_name(model._meta.db_table)
+    ordered = sorted(
+        {str(uuid.UUID(str(message_id))): consumer for message_id, consumer in messages}.items()
+    )
+    now = timezone.now()
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (message_id, consumer, received_at) "  # noqa: S608 - table name from the model
+            "SELECT message_id, consumer, %s FROM unnest(%s::uuid[], %s::text[]) "
+            "AS incoming (message_id, consumer) ORDER BY message_id "
+            "ON CONFLICT (message_id) DO NOTHING RETURNING message_id",
+            [now, [message_id for message_id, _ in ordered], [consumer for _, consumer in ordered]],
+        )
+        accepted = {str(row[0]) for row in cursor.fetchall()}
+    for message_id, consumer in ordered:
+        if message_id not in accepted:
+            inbox_redeliveries_ignored.labels(consumer=consumer).inc()
     return accepted
 
 

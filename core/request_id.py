@@ -25,6 +25,9 @@ TASK_HEADER = "statelab_request_id"
 MAX_LENGTH = 64
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]*")
 
+# The field of a batched message (``core.consumers``' envelope items) that carries its id.
+MESSAGE_KEY = "request_id"
+
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar(
     "statelab_request_id", default=None
 )

@@ -9,6 +9,7 @@ from ledger.models import (
     JournalEntry,
     KnownAccount,
     LedgerOutbox,
+    LedgerParkedMessage,
     Posting,
     Transfer,
     TransferTransition,
@@ -141,3 +142,13 @@ class KnownAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ["account_id", "owner_id", "currency", "status", "version", "updated_at"]
     list_filter = ["status", "currency"]
     search_fields = ["=account_id", "=owner_id"]
+
+
+@admin.register(LedgerParkedMessage)
+class LedgerParkedMessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Messages a consumer set aside (core.consumers): read the reason, fix the cause, and send
+    the message again; never applied by themselves."""
+
+    list_display = ["parked_at", "consumer", "message_id", "reason", "attempts"]
+    list_filter = ["consumer"]
+    search_fields = ["=message_id"]

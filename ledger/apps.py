@@ -6,6 +6,7 @@ class LedgerConfig(AppConfig):
     verbose_name = "ledger (transfers and journal)"
 
     def ready(self) -> None:
+        from core.consumers import CRASH_BEFORE_ACK
         from core.faults import FaultSpec, crash_points_register, fault_register
         from core.metrics import scrape_collector_register
         from core.outbox import outbox_register
@@ -22,5 +23,5 @@ class LedgerConfig(AppConfig):
                 "The notification service is down: notifications retry; money is unaffected.",
             )
         )
-        crash_points_register(*CRASH_POINTS)
+        crash_points_register(*CRASH_POINTS, CRASH_BEFORE_ACK)
         scrape_collector_register(TransfersByStateCollector())

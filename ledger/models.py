@@ -8,6 +8,7 @@ import uuid
 from django.db import models
 from django.utils import timezone
 
+from core.consumers import ParkedMessage
 from core.idempotency import IdempotencyKey
 from core.outbox import InboxMessage, OutboxMessage
 from core.request_id import MAX_LENGTH as MAX_REQUEST_ID_LENGTH
@@ -171,3 +172,8 @@ class LedgerInbox(InboxMessage):
 class TransferIdempotencyKey(IdempotencyKey):
     class Meta(IdempotencyKey.Meta):
         db_table = "ledger_idempotency_key"
+
+
+class LedgerParkedMessage(ParkedMessage):
+    class Meta(ParkedMessage.Meta):
+        db_table = "ledger_parked_message"

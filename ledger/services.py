@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -22,17 +23,19 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from contracts.accounts import DepositJournaled
+from contracts.base import Message
 from contracts.saga import CreditAccount, DebitAccount, RefundAccount, TransferStep
 from core.errors import DomainError
-from core.faults import fault_sleep, fault_value
+from core.faults import crash_point, fault_sleep, fault_value
 from core.metrics import inbox_redeliveries_ignored, step_timer
 from core.money import amount_parse, currency_minor_digits
 from core.outbox import (
     consumer_crash_point,
     crash_after_commit,
     inbox_accept,
+    inbox_accept_many,
     outbox_message_put,
-    outbox_put,
+    outbox_messages_put,
 )
 from core.request_id import request_id_bound
 from ledger import metrics
@@ -51,7 +54,12 @@ CONSUMER_DEPOSITED = "on_deposited"
 CRASH_AFTER_TRANSITION = "after_ledger_transition_commit"
 CRASH_AFTER_NOTIFY = consumer_crash_point(CONSUMER_NOTIFY)
 CRASH_AFTER_DEPOSIT_JOURNAL = "after_deposit_journal_commit"
-CRASH_POINTS = (CRASH_AFTER_TRANSITION, CRASH_AFTER_NOTIFY, CRASH_AFTER_DEPOSIT_JOURNAL)
+CRASH_POINTS = (
+    CRASH_AFTER_TRANSITION,
+    CRASH_AFTER_NOTIFY,
+    CRASH_AFTER_DEPOSIT_JOURNAL,
+    "ledger_batch_before_commit",
+)
 
 
 class IllegalTransition(DomainError):
@@ -85,6 +93,19 @@ def transfer_transition(*, transfer: Transfer, to_state: str, actor: str, reason
 
     Only the moves in ``Transfer.TRANSITIONS`` are possible; the database trigger
     ``ledger_transfer_transition_guard`` refuses any other, should code ever try."""
+    step = _transition_record(transfer=transfer, to_state=to_state, actor=actor, reason=reason)
+    step.save(using=DB)
+    transfer.save(using=DB, update_fields=_TRANSFER_FIELDS)
+
+
+# What a transition may change on a transfer (one update statement for a batch's transfers).
+_TRANSFER_FIELDS = ["state", "updated_at", "driven_at", "completed_at", "failure_reason"]
+
+
+def _transition_record(
+    *, transfer: Transfer, to_state: str, actor: str, reason: str = ""
+) -> TransferTransition:
+    """A legal move applied to the transfer in memory, and its history row (unsaved)."""
     allowed = Transfer.TRANSITIONS.get(transfer.state, frozenset())
     if to_state not in allowed:
         raise IllegalTransition(
@@ -93,7 +114,7 @@ def transfer_transition(*, transfer: Transfer, to_state: str, actor: str, reason
             to_state=to_state,
         )
     now = timezone.now()
-    TransferTransition.objects.using(DB).create(
+    step = TransferTransition(
         transfer=transfer,
         from_state=transfer.state,
         to_state=to_state,
@@ -105,29 +126,27 @@ def transfer_transition(*, transfer: Transfer, to_state: str, actor: str, reason
     transfer.state = to_state
     transfer.updated_at = now
     transfer.driven_at = now
-    fields = ["state", "updated_at", "driven_at"]
     if to_state in Transfer.TERMINAL:
         transfer.completed_at = now
-        fields.append("completed_at")
     if to_state in (State.FAILED, State.COMPENSATING):
         transfer.failure_reason = reason[:64]
-        fields.append("failure_reason")
-    transfer.save(using=DB, update_fields=fields)
+    return step
 
 
-def _command(transfer: Transfer, command: type[TransferStep]) -> None:
+def _command_message(transfer: Transfer, command: type[TransferStep]) -> TransferStep:
     account_id = (
         transfer.destination_account_id if command is CreditAccount else transfer.source_account_id
     )
-    outbox_message_put(
-        using=DB,
-        message=command(
-            transfer_id=str(transfer.id),
-            account_id=account_id,
-            amount=transfer.amount,
-            currency=transfer.currency,
-        ),
+    return command(
+        transfer_id=str(transfer.id),
+        account_id=account_id,
+        amount=transfer.amount,
+        currency=transfer.currency,
     )
+
+
+def _command(transfer: Transfer, command: type[TransferStep]) -> None:
+    outbox_message_put(using=DB, message=_command_message(transfer, command))
 
 
 def transfer_create(
@@ -176,128 +195,214 @@ def transfer_create(
     return transfer
 
 
-def _on_event(
-    *, message_id: str, transfer_id: str, consumer: str, expected: str
-) -> Transfer | None:
-    """Inside a ledger transaction: the inbox check and the locked transfer, or None when the
-    message was seen before or does not fit the transfer's state (a stale duplicate)."""
-    if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer=consumer):
-        return None
-    transfer = Transfer.objects.using(DB).select_for_update().get(id=transfer_id)
-    if transfer.state != expected:
-        inbox_redeliveries_ignored.labels(consumer=consumer).inc()
-        logger.info("%s for %s in state %s: ignored", consumer, transfer_id, transfer.state)
-        return None
-    crash_after_commit(CRASH_AFTER_TRANSITION, using=DB)
-    return transfer
+@dataclass(frozen=True)
+class NotifyOwner(Message):
+    """The ledger's own command to notify a transfer's owner (it never leaves the ledger)."""
+
+    name = COMMAND_NOTIFY
+
+    transfer_id: str
+
+
+@dataclass(frozen=True)
+class TransferEvent:
+    """One reply of the accounts service in a batch: its message id, its consumer (the
+    ``on_*`` name) and transfer, and the refusal's reason if it is one."""
+
+    message_id: str
+    consumer: str
+    transfer_id: str
+    reason: str = ""
+
+
+# consumer -> (the state its reply is for, the step that follows)
+_STEPS: dict[str, tuple[str, str]] = {
+    "on_debited": (State.PENDING, "source debited"),
+    "on_debit_rejected": (State.PENDING, ""),
+    "on_credited": (State.DEBITED, "destination credited"),
+    "on_credit_failed": (State.DEBITED, ""),
+    "on_refunded": (State.COMPENSATING, "source refunded"),
+}
+CONSUMERS = tuple(_STEPS)
+CRASH_BEFORE_BATCH_COMMIT = "ledger_batch_before_commit"
+
+
+def transfer_events_apply(*, events: list[TransferEvent]) -> None:
+    """Apply a batch of the accounts service's replies in one ledger transaction.
+
+    1. every message id goes into the inbox in one statement; those seen before do nothing;
+    2. the batch's transfers are locked in id order (two batches never deadlock on them);
+    3. each event moves its transfer if the transfer is still in the state the event answers
+       (else it is a stale duplicate, ignored), with its history row, and writes what follows:
+       the credit command, the journal entry with ``completed`` and the notification, the
+       refund command;
+    4. one statement each for the history, the transfers' new states (two for completed ones:
+       the database's guard sees ``debited -> credited -> completed``), the journal entries,
+       their postings and the outgoing commands, published together after commit.
+
+    A transfer the ledger does not know raises ``TransferNotFound``: the batch is applied
+    again item by item and that message is parked (``core.consumers``)."""
+    if {event.consumer for event in events} & {"on_debited", "on_credited"}:
+        fault_sleep("saga_step_latency_ms")
+    consumers = "+".join(sorted({event.consumer for event in events}))
+    with step_timer(consumers), transaction.atomic(using=DB):
+        accepted = inbox_accept_many(
+            LedgerInbox, using=DB, messages=[(event.message_id, event.consumer) for event in events]
+        )
+        fresh = [event for event in events if event.message_id in accepted]
+        if not fresh:
+            return
+        ids = sorted({event.transfer_id for event in fresh})
+        transfers = {
+            str(transfer.id): transfer
+            for transfer in Transfer.objects.using(DB)
+            .select_for_update()
+            .filter(id__in=ids)
+            .order_by("id")
+        }
+        unknown = sorted(set(ids) - set(transfers))
+        if unknown:
+            raise TransferNotFound(f"no transfer {', '.join(unknown)}")
+        crash_after_commit(CRASH_AFTER_TRANSITION, using=DB)
+        batch = _Batch()
+        for event in fresh:
+            transfer = transfers[event.transfer_id]
+            expected, _ = _STEPS[event.consumer]
+            if transfer.state != expected:
+                inbox_redeliveries_ignored.labels(consumer=event.consumer).inc()
+                logger.info(
+                    "%s for %s in state %s: ignored", event.consumer, transfer.id, transfer.state
+                )
+                continue
+            _event_apply(event, transfer, batch)
+        batch.write()
+        crash_point(CRASH_BEFORE_BATCH_COMMIT)
+
+
+@dataclass
+class _Batch:
+    """What a batch of events writes, gathered so that each kind is one statement."""
+
+    history: list[TransferTransition] = field(default_factory=list)
+    moved: dict[str, Transfer] = field(default_factory=dict)
+    credited: list[str] = field(default_factory=list)
+    entries: list[tuple[Transfer, JournalEntry]] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+    def move(self, transfer: Transfer, to_state: str, reason: str) -> None:
+        self.history.append(
+            _transition_record(transfer=transfer, to_state=to_state, actor="saga", reason=reason)
+        )
+        self.moved[str(transfer.id)] = transfer
+
+    def write(self) -> None:
+        if self.credited:
+            Transfer.objects.using(DB).filter(id__in=self.credited).update(state=State.CREDITED)
+        Transfer.objects.using(DB).bulk_update(
+            sorted(self.moved.values(), key=lambda transfer: str(transfer.id)), _TRANSFER_FIELDS
+        )
+        TransferTransition.objects.using(DB).bulk_create(self.history)
+        JournalEntry.objects.using(DB).bulk_create(entry for _, entry in self.entries)
+        Posting.objects.using(DB).bulk_create(
+            Posting(entry=entry, account_id=account_id, amount=amount, currency=entry.currency)
+            for transfer, entry in self.entries
+            for account_id, amount in (
+                (transfer.source_account_id, -transfer.amount),
+                (transfer.destination_account_id, transfer.amount),
+            )
+        )
+        outbox_messages_put(using=DB, messages=self.messages)
+
+
+def _event_apply(event: TransferEvent, transfer: Transfer, batch: _Batch) -> None:
+    _, reason = _STEPS[event.consumer]
+    if event.consumer == "on_debited":
+        batch.move(transfer, State.DEBITED, reason)
+        batch.messages.append(_command_message(transfer, CreditAccount))
+    elif event.consumer == "on_debit_rejected":
+        batch.move(transfer, State.FAILED, event.reason)
+    elif event.consumer == "on_credited":
+        # credited, then the journal entry and completed in the same transaction: the entry
+        # exists if and only if the transfer is completed.
+        batch.move(transfer, State.CREDITED, reason)
+        batch.credited.append(str(transfer.id))
+        batch.entries.append(
+            (
+                transfer,
+                JournalEntry(
+                    kind=JournalEntry.Kind.TRANSFER,
+                    currency=transfer.currency,
+                    transfer_id=transfer.id,
+                    description=f"transfer {transfer.id}",
+                ),
+            )
+        )
+        batch.move(transfer, State.COMPLETED, "journal entry posted")
+        batch.messages.append(NotifyOwner(transfer_id=str(transfer.id)))
+    elif event.consumer == "on_credit_failed":
+        batch.move(transfer, State.COMPENSATING, event.reason)
+        metrics.compensations.inc()
+        batch.messages.append(_command_message(transfer, RefundAccount))
+    else:
+        batch.move(transfer, State.COMPENSATED, reason)
+
+
+def _one(consumer: str, *, message_id: str, transfer_id: str, reason: str = "") -> None:
+    transfer_events_apply(
+        events=[
+            TransferEvent(
+                message_id=message_id,
+                consumer=consumer,
+                transfer_id=str(transfer_id),
+                reason=reason,
+            )
+        ]
+    )
 
 
 def transfer_on_debited(*, message_id: str, transfer_id: str) -> None:
-    fault_sleep("saga_step_latency_ms")
-    with step_timer("on_debited"), transaction.atomic(using=DB):
-        transfer = _on_event(
-            message_id=message_id,
-            transfer_id=transfer_id,
-            consumer="on_debited",
-            expected=State.PENDING,
-        )
-        if transfer is None:
-            return
-        transfer_transition(
-            transfer=transfer, to_state=State.DEBITED, actor="saga", reason="source debited"
-        )
-        _command(transfer, CreditAccount)
+    _one("on_debited", message_id=message_id, transfer_id=transfer_id)
 
 
 def transfer_on_debit_rejected(*, message_id: str, transfer_id: str, reason: str) -> None:
-    with step_timer("on_debit_rejected"), transaction.atomic(using=DB):
-        transfer = _on_event(
-            message_id=message_id,
-            transfer_id=transfer_id,
-            consumer="on_debit_rejected",
-            expected=State.PENDING,
-        )
-        if transfer is None:
-            return
-        transfer_transition(transfer=transfer, to_state=State.FAILED, actor="saga", reason=reason)
+    _one("on_debit_rejected", message_id=message_id, transfer_id=transfer_id, reason=reason)
 
 
 def transfer_on_credited(*, message_id: str, transfer_id: str) -> None:
-    """credited, then the journal entry and completed in the same transaction: the entry
-    exists if and only if the transfer is completed."""
-    fault_sleep("saga_step_latency_ms")
-    with step_timer("on_credited"), transaction.atomic(using=DB):
-        transfer = _on_event(
-            message_id=message_id,
-            transfer_id=transfer_id,
-            consumer="on_credited",
-            expected=State.DEBITED,
-        )
-        if transfer is None:
-            return
-        transfer_transition(
-            transfer=transfer, to_state=State.CREDITED, actor="saga", reason="destination credited"
-        )
-        journal_entry_post(
-            kind=JournalEntry.Kind.TRANSFER,
-            currency=transfer.currency,
-            postings=[
-                (transfer.source_account_id, -transfer.amount),
-                (transfer.destination_account_id, transfer.amount),
-            ],
-            transfer_id=transfer.id,
-            description=f"transfer {transfer.id}",
-        )
-        transfer_transition(
-            transfer=transfer, to_state=State.COMPLETED, actor="saga", reason="journal entry posted"
-        )
-        outbox_put(using=DB, task=COMMAND_NOTIFY, kwargs={"transfer_id": str(transfer.id)})
+    _one("on_credited", message_id=message_id, transfer_id=transfer_id)
 
 
 def transfer_on_credit_failed(*, message_id: str, transfer_id: str, reason: str) -> None:
-    with step_timer("on_credit_failed"), transaction.atomic(using=DB):
-        transfer = _on_event(
-            message_id=message_id,
-            transfer_id=transfer_id,
-            consumer="on_credit_failed",
-            expected=State.DEBITED,
-        )
-        if transfer is None:
-            return
-        transfer_transition(
-            transfer=transfer, to_state=State.COMPENSATING, actor="saga", reason=reason
-        )
-        metrics.compensations.inc()
-        _command(transfer, RefundAccount)
+    _one("on_credit_failed", message_id=message_id, transfer_id=transfer_id, reason=reason)
 
 
 def transfer_on_refunded(*, message_id: str, transfer_id: str) -> None:
-    with step_timer("on_refunded"), transaction.atomic(using=DB):
-        transfer = _on_event(
-            message_id=message_id,
-            transfer_id=transfer_id,
-            consumer="on_refunded",
-            expected=State.COMPENSATING,
-        )
-        if transfer is None:
-            return
-        transfer_transition(
-            transfer=transfer, to_state=State.COMPENSATED, actor="saga", reason="source refunded"
-        )
+    _one("on_refunded", message_id=message_id, transfer_id=transfer_id)
 
 
-def transfer_notify(*, message_id: str, transfer_id: str) -> None:
-    """Tell the owner (a stand-in notification service). Runs after ``completed``, moves no
-    money; while the service is down it raises and the task retries with backoff."""
+def transfers_notify(*, notices: list[tuple[str, str]]) -> None:
+    """Tell the owners (a stand-in notification service), a batch of (message id, transfer
+    id) at a time. Runs after ``completed``, moves no money; while the service is down it
+    raises and the consumer retries with backoff."""
     if fault_value("saga_notification_down"):
         raise NotificationUnavailable("notification service is down")
     with step_timer(CONSUMER_NOTIFY), transaction.atomic(using=DB):
-        if not inbox_accept(LedgerInbox, using=DB, message_id=message_id, consumer=CONSUMER_NOTIFY):
+        accepted = inbox_accept_many(
+            LedgerInbox,
+            using=DB,
+            messages=[(message_id, CONSUMER_NOTIFY) for message_id, _ in notices],
+        )
+        if not accepted:
             return
         crash_after_commit(CRASH_AFTER_NOTIFY, using=DB)
-        Transfer.objects.using(DB).filter(id=transfer_id, notified_at__isnull=True).update(
-            notified_at=timezone.now()
-        )
+        Transfer.objects.using(DB).filter(
+            id__in=[transfer_id for message_id, transfer_id in notices if message_id in accepted],
+            notified_at__isnull=True,
+        ).update(notified_at=timezone.now())
+
+
+def transfer_notify(*, message_id: str, transfer_id: str) -> None:
+    transfers_notify(notices=[(message_id, transfer_id)])
 
 
 def journal_entry_post(
@@ -367,7 +472,7 @@ def saga_redrive(*, transfer_id: uuid.UUID | str, actor: str) -> bool:
             if transfer.state in _REDRIVE_COMMANDS:
                 _command(transfer, _REDRIVE_COMMANDS[transfer.state])
             elif transfer.state == State.COMPLETED and transfer.notified_at is None:
-                outbox_put(using=DB, task=COMMAND_NOTIFY, kwargs={"transfer_id": str(transfer.id)})
+                outbox_message_put(using=DB, message=NotifyOwner(transfer_id=str(transfer.id)))
             else:
                 return False
         transfer.driven_at = timezone.now()

@@ -1,11 +1,9 @@
-"""Celery tasks of the ledger side: consumers of the accounts service's messages (the saga's
-replies, deposits, account events; each reads its ``contracts`` message and calls one
-service), the notification, and the periodic watchdog and idempotency-key purge (see
-CELERY_BEAT_SCHEDULE)."""
+"""Celery tasks of the ledger side: batching consumers (``core.consumers``) of the accounts
+service's messages (the saga's replies, deposits, account events; each reads its
+``contracts`` messages and calls one service for the batch), the notification, and the
+periodic watchdog and idempotency-key purge (see CELERY_BEAT_SCHEDULE)."""
 
 from __future__ import annotations
-
-from typing import Any
 
 from celery import shared_task
 from django.conf import settings
@@ -17,87 +15,123 @@ from contracts.saga import (
     AccountRefunded,
     CreditFailed,
     DebitRejected,
+    TransferRefusal,
+    TransferReply,
 )
+from core.consumers import Delivery, batch_consumer
 from core.idempotency import idempotency_keys_purge
-from core.outbox import consumer_retry
+from core.outbox import outbox_publishing_deferred
 from ledger import directory, services
-from ledger.models import TransferIdempotencyKey
+from ledger.models import LedgerParkedMessage, TransferIdempotencyKey
 
-RETRY = consumer_retry()
-
-
-@shared_task(name=AccountDebited.name, **RETRY)
-def on_debited(*, message_id: str, **payload: Any) -> None:
-    event = AccountDebited.from_payload(payload)
-    services.transfer_on_debited(message_id=message_id, transfer_id=event.transfer_id)
+CONSUMER = {"using": "ledger", "parked_model": LedgerParkedMessage}
 
 
-@shared_task(name=DebitRejected.name, **RETRY)
-def on_debit_rejected(*, message_id: str, **payload: Any) -> None:
-    event = DebitRejected.from_payload(payload)
-    services.transfer_on_debit_rejected(
-        message_id=message_id, transfer_id=event.transfer_id, reason=event.reason
-    )
+def _events(
+    deliveries: list[Delivery], reply: type[TransferReply | TransferRefusal], consumer: str
+) -> None:
+    events = []
+    for delivery in deliveries:
+        message = reply.from_payload(delivery.payload)
+        events.append(
+            services.TransferEvent(
+                message_id=delivery.message_id,
+                consumer=consumer,
+                transfer_id=message.transfer_id,
+                reason=getattr(message, "reason", ""),
+            )
+        )
+    with outbox_publishing_deferred():
+        services.transfer_events_apply(events=events)
 
 
-@shared_task(name=AccountCredited.name, **RETRY)
-def on_credited(*, message_id: str, **payload: Any) -> None:
-    event = AccountCredited.from_payload(payload)
-    services.transfer_on_credited(message_id=message_id, transfer_id=event.transfer_id)
+@batch_consumer(name=AccountDebited.name, consumer="on_debited", **CONSUMER)
+def on_debited(deliveries: list[Delivery]) -> None:
+    _events(deliveries, AccountDebited, "on_debited")
 
 
-@shared_task(name=CreditFailed.name, **RETRY)
-def on_credit_failed(*, message_id: str, **payload: Any) -> None:
-    event = CreditFailed.from_payload(payload)
-    services.transfer_on_credit_failed(
-        message_id=message_id, transfer_id=event.transfer_id, reason=event.reason
-    )
+@batch_consumer(name=DebitRejected.name, consumer="on_debit_rejected", **CONSUMER)
+def on_debit_rejected(deliveries: list[Delivery]) -> None:
+    _events(deliveries, DebitRejected, "on_debit_rejected")
 
 
-@shared_task(name=AccountRefunded.name, **consumer_retry(max_retries=None))
-def on_refunded(*, message_id: str, **payload: Any) -> None:
-    event = AccountRefunded.from_payload(payload)
-    services.transfer_on_refunded(message_id=message_id, transfer_id=event.transfer_id)
+@batch_consumer(name=AccountCredited.name, consumer="on_credited", **CONSUMER)
+def on_credited(deliveries: list[Delivery]) -> None:
+    _events(deliveries, AccountCredited, "on_credited")
 
 
-@shared_task(name=DepositApplied.name, **consumer_retry(max_retries=None))
-def on_deposited(*, message_id: str, **payload: Any) -> None:
-    event = DepositApplied.from_payload(payload)
-    services.deposit_on_deposited(
-        message_id=message_id,
-        deposit_id=event.deposit_id,
-        account_id=event.account_id,
-        amount=event.amount,
-        currency=event.currency,
-    )
+@batch_consumer(name=CreditFailed.name, consumer="on_credit_failed", **CONSUMER)
+def on_credit_failed(deliveries: list[Delivery]) -> None:
+    _events(deliveries, CreditFailed, "on_credit_failed")
 
 
-def _known_account_apply(event: AccountOpened | AccountStatusChanged) -> None:
-    directory.known_account_apply(
-        account_id=event.account_id,
-        owner_id=event.owner_id,
-        currency=event.currency,
-        status=event.status,
-        version=event.version,
-    )
+@batch_consumer(name=AccountRefunded.name, consumer="on_refunded", max_retries=None, **CONSUMER)
+def on_refunded(deliveries: list[Delivery]) -> None:
+    _events(deliveries, AccountRefunded, "on_refunded")
 
 
-@shared_task(name=AccountOpened.name, **consumer_retry(max_retries=None))
-def on_account_opened(*, message_id: str, **payload: Any) -> None:
-    _known_account_apply(AccountOpened.from_payload(payload))
-
-
-@shared_task(name=AccountStatusChanged.name, **consumer_retry(max_retries=None))
-def on_account_status_changed(*, message_id: str, **payload: Any) -> None:
-    _known_account_apply(AccountStatusChanged.from_payload(payload))
-
-
-@shared_task(
-    name=services.COMMAND_NOTIFY,
-    **consumer_retry(max_retries=20, also=(services.NotificationUnavailable,)),
+@batch_consumer(
+    name=DepositApplied.name, consumer=services.CONSUMER_DEPOSITED, max_retries=None, **CONSUMER
 )
-def notify(*, message_id: str, transfer_id: str) -> None:
-    services.transfer_notify(message_id=message_id, transfer_id=transfer_id)
+def on_deposited(deliveries: list[Delivery]) -> None:
+    """Deposits are few: each in its own transaction (the inbox keeps a retried batch's
+    applied ones from applying twice)."""
+    with outbox_publishing_deferred():
+        for delivery in deliveries:
+            event = DepositApplied.from_payload(delivery.payload)
+            services.deposit_on_deposited(
+                message_id=delivery.message_id,
+                deposit_id=event.deposit_id,
+                account_id=event.account_id,
+                amount=event.amount,
+                currency=event.currency,
+            )
+
+
+def _known_accounts_apply(
+    deliveries: list[Delivery], event: type[AccountOpened | AccountStatusChanged]
+) -> None:
+    """Each snapshot in its own statement: the newest version wins, whatever the order."""
+    for delivery in deliveries:
+        snapshot = event.from_payload(delivery.payload)
+        directory.known_account_apply(
+            account_id=snapshot.account_id,
+            owner_id=snapshot.owner_id,
+            currency=snapshot.currency,
+            status=snapshot.status,
+            version=snapshot.version,
+        )
+
+
+@batch_consumer(name=AccountOpened.name, consumer="on_account_opened", max_retries=None, **CONSUMER)
+def on_account_opened(deliveries: list[Delivery]) -> None:
+    _known_accounts_apply(deliveries, AccountOpened)
+
+
+@batch_consumer(
+    name=AccountStatusChanged.name,
+    consumer="on_account_status_changed",
+    max_retries=None,
+    **CONSUMER,
+)
+def on_account_status_changed(deliveries: list[Delivery]) -> None:
+    _known_accounts_apply(deliveries, AccountStatusChanged)
+
+
+@batch_consumer(
+    name=services.COMMAND_NOTIFY,
+    consumer=services.CONSUMER_NOTIFY,
+    retry_on=(services.NotificationUnavailable,),
+    max_retries=20,
+    **CONSUMER,
+)
+def notify(deliveries: list[Delivery]) -> None:
+    services.transfers_notify(
+        notices=[
+            (delivery.message_id, services.NotifyOwner.from_payload(delivery.payload).transfer_id)
+            for delivery in deliveries
+        ]
+    )
 
 
 @shared_task(name="ledger.saga_watchdog")

@@ -26,6 +26,8 @@ class PgbenchBaseline:
     setup: Callable[[], None] | None = None
     clients: int = 8
     description: str = ""
+    # Transfers (or other units of work) one pgbench transaction of ``script`` stands for.
+    transfers_per_transaction: int = 1
 
 
 @dataclass(frozen=True)
@@ -149,6 +151,8 @@ def baseline_run(baseline: PgbenchBaseline, *, seconds: int, work_dir: Path) -> 
         return {"error": failed.output}
     return {
         "tps": round(figures.tps, 1),
+        "transfers_per_s": round(figures.tps * baseline.transfers_per_transaction, 1),
+        "transfers_per_transaction": baseline.transfers_per_transaction,
         "latency_avg_ms": figures.latency_avg_ms,
         "clients": baseline.clients,
         "description": baseline.description,

@@ -9,7 +9,7 @@ from loadtest.pgbench import PgbenchBaseline
 from loadtest.profiles_bench import ROUTING
 from loadtest.quorum_bench import QUORUM
 from loadtest.regions_bench import REGIONS
-from loadtest.saga_bench import BENCH_ACCOUNTS, TRANSFERS
+from loadtest.saga_bench import BENCH_ACCOUNTS, PGBENCH_BATCH, TRANSFERS
 from loadtest.saga_sql import saga_sql_baseline
 from loadtest.sharding_bench import SHARDING
 
@@ -67,7 +67,9 @@ SCENARIOS: list[Scenario] = [
     ),
 ]
 
-PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline(accounts=BENCH_ACCOUNTS)]
+PGBENCH_BASELINES: list[PgbenchBaseline] = [
+    saga_sql_baseline(accounts=BENCH_ACCOUNTS, batch=PGBENCH_BATCH)
+]
 
 # Run in this order, after the scenarios; ``--extras`` picks some by name. HA last: it kills
 # the cluster's leader under the running service.

@@ -79,10 +79,13 @@ class Service:
             self.kill(name)
         self.start(name)
 
-    def cpu_seconds(self) -> float:
-        """CPU time used so far by every process of the service, children included."""
+    def cpu_seconds(self, names: tuple[str, ...] | None = None) -> float:
+        """CPU time used so far by every process of the service (or those of ``names``, e.g.
+        ``("web",)``), children included."""
         total = 0.0
-        for process in self.processes.values():
+        for name, process in self.processes.items():
+            if names is not None and name not in names:
+                continue
             try:
                 tree = psutil.Process(process.pid)
                 members = [tree, *tree.children(recursive=True)]

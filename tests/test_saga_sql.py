@@ -74,10 +74,11 @@ def test_the_scratch_tables_have_the_columns_and_constraints_of_the_real_ones():
 
 
 @pytest.mark.usefixtures("scratch_tables")
-def test_pgbench_completes_balanced_transfers_with_the_script(tmp_path):
+@pytest.mark.parametrize("batch", [1, 3])
+def test_pgbench_completes_balanced_transfers_with_the_script(tmp_path, batch):
     figures = pgbench_run(
         alias=ALIAS,
-        script=saga_sql_script(accounts=ACCOUNTS),
+        script=saga_sql_script(accounts=ACCOUNTS, batch=batch),
         clients=2,
         transactions=3,
         work_dir=tmp_path,
@@ -91,6 +92,6 @@ def test_pgbench_completes_balanced_transfers_with_the_script(tmp_path):
         cursor.execute(f"SELECT sum(balance), count(*) FROM {ACCOUNT}")  # noqa: S608
         balances = cursor.fetchone()
     assert figures.tps > 0
-    assert states == {"completed": 6}
-    assert posted == (0, 12)
+    assert states == {"completed": 6 * batch}
+    assert posted == (0, 12 * batch)
     assert balances == (ACCOUNTS * 1_000_000_000_000, ACCOUNTS)

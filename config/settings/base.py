@@ -144,7 +144,13 @@ CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Batching consumers (core.consumers) gather messages the worker has reserved: each pool
+# process may hold this many unacknowledged messages, enough for a batch or two of each.
+CELERY_WORKER_PREFETCH_MULTIPLIER = env.get_int("STATELAB_CELERY_PREFETCH_MULTIPLIER", 128)
+# A batch is handed to the pool at this many messages, or this long after its first message
+# (core.consumers): a lone message waits no longer than the window.
+CONSUMER_BATCH_MAX = env.get_int("STATELAB_CONSUMER_BATCH_MAX", 100)
+CONSUMER_BATCH_WINDOW_S = env.get_int("STATELAB_CONSUMER_BATCH_WINDOW_MS", 5) / 1000
 CELERY_TASK_TIME_LIMIT = env.get_int("STATELAB_TASK_TIME_LIMIT", 60)
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 10
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -1,9 +1,9 @@
 """The invariant test (architecture section 3, invariants 1-4) under faults: a few hundred
 transfers, created concurrently through the API, between four contended accounts; credits
 fail 20% of the time; worker processes are SIGKILLed at every crash point between a commit
-and the publish or ack that follows it, and the whole worker is killed and restarted once.
-After the faults stop, every transfer must reach a terminal state and the books must agree
-exactly."""
+and the publish or ack that follows it and inside the consumers' batches, and the whole worker
+is killed and restarted once. After the faults stop, every transfer must reach a terminal
+state and the books must agree exactly."""
 
 import random
 import time
@@ -34,6 +34,10 @@ CRASH_POINTS = [
     "after_outbox_send",
     "after_refund_commit",
     "after_notify_commit",
+    # Inside a batch: its effects written, not committed; applied, replies out, not acked.
+    "accounts_batch_before_commit",
+    "ledger_batch_before_commit",
+    "consumer_batch_before_ack",
 ]
 
 
