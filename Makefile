@@ -22,13 +22,14 @@ export STATELAB_WEB_PORT := $(WEB_PORT)
 
 PYTEST_ARGS ?=
 
-.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos
+.PHONY: help venv up stack-up status migrate seed run test stop lint audit fuzz format bench bench-quick chaos spectrum
 
 help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
 	@echo "make stop   stop the embedded stack (Postgres primary + replica, Redis)"
 	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
+	@echo "make spectrum  every pattern under faults, checked against every consistency model"
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, migrations check, bandit"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
 
@@ -67,6 +68,10 @@ bench: stack-up
 
 bench-quick: stack-up
 	$(BIN)/python -m loadtest.bench --profile quick
+
+# The consistency spectrum (README "The spectrum, checked"): SPECTRUM_ARGS="--duration 10".
+spectrum: stack-up
+	$(BIN)/python -m loadtest.spectrum --publish $(SPECTRUM_ARGS)
 
 # The chaos soak (README "Reliability"): CHAOS_ARGS="--duration 600" for a longer one.
 chaos: migrate

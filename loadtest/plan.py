@@ -9,6 +9,7 @@ from loadtest.profiles_bench import ROUTING
 from loadtest.saga_bench import BENCH_ACCOUNTS, TRANSFERS
 from loadtest.saga_sql import saga_sql_baseline
 from loadtest.sharding_bench import SHARDING
+from loadtest.spectrum import SPECTRUM
 
 SCENARIOS: list[Scenario] = [
     Scenario(
@@ -67,4 +68,4 @@ SCENARIOS: list[Scenario] = [
 PGBENCH_BASELINES: list[PgbenchBaseline] = [saga_sql_baseline(accounts=BENCH_ACCOUNTS)]
 
 # Run in this order, after the scenarios; ``--extras`` picks some by name.
-EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING]
+EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING, SPECTRUM]
