@@ -1,5 +1,5 @@
 """One real service (gunicorn, a Celery worker, beat) for the spectrum's recorders, on the
-test databases; started once for the module that asks for it."""
+test databases; started once for the package's tests that ask for it."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from loadtest.service import service_running
 from tests.servers import free_port
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def service(tmp_path_factory, django_db_setup, django_db_blocker):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("DJANGO_SETTINGS_MODULE", "config.settings.test")
