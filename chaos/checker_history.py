@@ -5,8 +5,10 @@ no operation of the checker's datatypes.
 
 Each chaos client runs one operation at a time, so a client is a checker ``process`` (a new
 one after an unknown outcome, which stays outstanding); the demo user whose token it holds is
-its ``session`` (the server keeps one session per token). Events are ordered by time; at equal
-times invokes come first, so no operation is claimed to precede another it may overlap.
+its ``session`` (the server keeps one session per token). Events are ordered by time (the
+soak's, rounded to 0.1 ms); at equal times invokes come before completions, so no operation is
+claimed to precede another it may overlap; a client's invoke at the time its previous operation
+ended follows that completion, and only it (a client runs one operation at a time).
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from typing import Any
 from chaos.history import FAIL, OK, History, Operation
 
 _TYPES = {OK: "ok", FAIL: "fail"}  # anything else (unknown) is info
-_INVOKE, _COMPLETE = 0, 1
+_INVOKE, _COMPLETE_BEFORE_NEXT, _COMPLETE = 0, 1, 2
 
 
 def checker_events(history: History) -> list[dict[str, Any]]:
     timed: list[tuple[float, int, int, dict[str, Any]]] = []
     processes: dict[str, str] = {}
     restarts: dict[str, int] = {}
+    next_start = _next_starts(history.operations)
     for position, operation in enumerate(history.operations):
         converted = _converted(operation)
         if converted is None:
@@ -45,12 +48,44 @@ def checker_events(history: History) -> list[dict[str, Any]]:
             **extra.get("complete", {}),
         }
         timed.append((operation.started, _INVOKE, position, invoke))
-        timed.append((operation.ended, _COMPLETE, position, completion))
+        rank = _COMPLETE_BEFORE_NEXT if next_start.get(position) == operation.ended else _COMPLETE
+        timed.append((operation.ended, rank, position, completion))
         if kind == "info":
             restarts[operation.client] = restarts.get(operation.client, 0) + 1
             processes[operation.client] = f"{operation.client}#{restarts[operation.client]}"
     timed.sort(key=lambda item: item[:3])
-    return [{**event, "time": int(at * 1e9)} for at, _, _, event in timed]
+    return [{**event, "time": int(at * 1e9)} for at, event in _client_order(timed)]
+
+
+def _client_order(timed: list[tuple[float, int, int, dict[str, Any]]]):
+    """Hold back an invoke whose process is still running an operation until that operation's
+    completion (at the same time) has gone out."""
+    running: set[str] = set()
+    held: dict[str, tuple[float, dict[str, Any]]] = {}
+    for at, rank, _, event in timed:
+        process = event["process"]
+        if rank == _INVOKE and process in running:
+            held[process] = (at, event)
+            continue
+        yield at, event
+        if rank == _INVOKE:
+            running.add(process)
+        elif event["type"] != "info":
+            running.discard(process)
+            if process in held:
+                running.add(process)
+                yield held.pop(process)
+
+
+def _next_starts(operations: list[Operation]) -> dict[int, float]:
+    """For each operation (by position), when its client's next operation started."""
+    following: dict[int, float] = {}
+    last: dict[str, int] = {}
+    for position, operation in enumerate(operations):
+        if operation.client in last:
+            following[last[operation.client]] = operation.started
+        last[operation.client] = position
+    return following
 
 
 def _converted(operation: Operation):

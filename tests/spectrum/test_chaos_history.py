@@ -50,3 +50,17 @@ def test_transfers_are_left_out():
     history = _history(Operation("alice-transfer-0", "transfer", 0.0, 0.1, OK, {"transfer": 1}))
 
     assert checker_events(history) == []
+
+
+def test_a_client_whose_next_operation_starts_when_the_last_ended_runs_them_in_order():
+    history = _history(
+        Operation("alice-profile-0", "profile_write", 0.0, 0.5, OK, {"user": 7, "bio": "a1"}),
+        Operation("bob-profile-0", "profile_read", 0.5, 0.6, OK, {"user": 7, "bio": "a1"}),
+        Operation("alice-profile-0", "profile_read", 0.5, 0.7, OK, {"user": 7, "bio": "a1"}),
+    )
+
+    ops = parse_history(checker_events(history)).ops
+
+    assert [op.f for op in ops] == ["write", "read", "read"]
+    assert ops[2].invoke_pos > ops[0].complete_pos
+    assert ops[1].invoke_pos < ops[0].complete_pos  # same rounded time: may overlap
