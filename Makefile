@@ -163,3 +163,10 @@ fuzz: venv stack-up
 format: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The consistency spectrum (docs/patterns/checker.md "The spectrum, measured"): every pattern of
+# loadtest/histories/ under its faults, checked against every model; the table goes into
+# README.md and the docs. SPECTRUM_ARGS="--duration 10 --only profiles" for a shorter one.
+.PHONY: spectrum
+spectrum: venv stack-up
+	$(BIN)/python -m loadtest.spectrum --publish $(SPECTRUM_ARGS)

@@ -13,7 +13,7 @@ from typing import Any
 
 import requests
 
-from chaos.history import OK, UNKNOWN, History
+from chaos.history import OK, UNKNOWN, History, Operation
 
 TERMINAL = {"completed", "failed", "compensated"}
 
@@ -145,7 +145,12 @@ def counters_exact(base_url: str, token: str, history: History) -> dict[str, Any
         operations = [op for op in history.of_kind("increment") if op.data["key"] == key]
         acknowledged = sum(op.data["by"] for op in operations if op.outcome == OK)
         unknown = sum(op.data["by"] for op in operations if op.outcome == UNKNOWN)
+        started = history.now()
         value = _get(base_url, f"/api/sharding/counters/{key}", token).json()["value"]
+        final_read = {"key": key, "value": value}  # the checker history's final read
+        history.record(
+            Operation("final-reader", "counter_final", started, history.now(), OK, final_read)
+        )
         exact = acknowledged <= value <= acknowledged + unknown
         ok = ok and exact
         results[key] = {

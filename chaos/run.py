@@ -125,7 +125,10 @@ def _start_clients(service, history, stop: threading.Event, clients_per_kind: in
                     **common,
                 ),
                 ProfileClient(
-                    f"{username}-profile-{number}", other_user_id=user_ids[other], **common
+                    f"{username}-profile-{number}",
+                    user_id=user_ids[username],
+                    other_user_id=user_ids[other],
+                    **common,
                 ),
                 CounterClient(f"{username}-counter-{number}", key=hot_key, **common),
             ]
@@ -202,6 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     from django.db import connections
 
     from chaos import checks
+    from chaos.checker_history import checker_history_write
     from chaos.faults import FaultContext
     from chaos.history import History
     from chaos.report import print_table, summary
@@ -247,11 +251,13 @@ def main(argv: list[str] | None = None) -> int:
 
     _ha_mode_set("async" if ha_mode else None)
     history.write(out_dir / "history.json")
+    checker_history = checker_history_write(history, out_dir / "checker-history.jsonl")
     document = summary(history, final, observed)
     document["ha_mode"] = ha_mode
     (out_dir / "summary.json").write_text(json.dumps(document, indent=2, default=str))
     print_table(document)
     print(f"history: {out_dir / 'history.json'}")
+    print(f"checker history: {checker_history} (python -m checker FILE --model all)")
     return 0 if document["ok"] else 1
 
 

@@ -132,33 +132,42 @@ class ProfileClient(Client):
     """Writes its profile, then reads it back under ``session`` consistency; reads another
     user's profile and remembers the highest version seen of each."""
 
-    def __init__(self, *args, other_user_id: int, **kwargs):
+    def __init__(self, *args, user_id: int, other_user_id: int, **kwargs):
         super().__init__(*args, **kwargs)
+        self.user_id = user_id
         self.other_user_id = other_user_id
+        self.writes = 0
         self.written_version = 0
         self.seen: dict[str, int] = {}
 
     def step(self) -> None:
         def write() -> tuple[str, dict]:
-            outcome, response = self.call(
-                "PATCH", "/api/profiles/me/", json={"bio": f"chaos {self.random.random():.6f}"}
-            )
-            data = {}
+            self.writes += 1
+            bio = f"chaos {self.name} {self.writes}"  # unique: the checker's registers need it
+            outcome, response = self.call("PATCH", "/api/profiles/me/", json={"bio": bio})
+            data = {"user": self.user_id, "bio": bio}
             if outcome == OK:
                 data["version"] = response.json()["version"]
                 self.written_version = max(self.written_version, data["version"])
             return outcome, data
 
         self.timed("profile_write", write)
-        self._read("me", "/api/profiles/me/", must_reach=self.written_version)
-        self._read("other", f"/api/profiles/{self.other_user_id}/", must_reach=0)
+        self._read("me", self.user_id, "/api/profiles/me/", must_reach=self.written_version)
+        self._read(
+            "other", self.other_user_id, f"/api/profiles/{self.other_user_id}/", must_reach=0
+        )
 
-    def _read(self, target: str, path: str, must_reach: int) -> None:
+    def _read(self, target: str, user_id: int, path: str, must_reach: int) -> None:
         def read() -> tuple[str, dict]:
             outcome, response = self.call("GET", path, headers={"X-Consistency": "session"})
-            data = {"target": target, "must_reach": max(must_reach, self.seen.get(target, 0))}
+            data = {
+                "target": target,
+                "user": user_id,
+                "must_reach": max(must_reach, self.seen.get(target, 0)),
+            }
             if outcome == OK:
                 data["version"] = response.json()["version"]
+                data["bio"] = response.json()["bio"]
                 data["served_by"] = response.headers.get("X-Served-By", "")
                 self.seen[target] = max(self.seen.get(target, 0), data["version"])
             return outcome, data

@@ -12,6 +12,7 @@ from loadtest.regions_bench import REGIONS
 from loadtest.saga_bench import BENCH_ACCOUNTS, PGBENCH_BATCH, TRANSFERS
 from loadtest.saga_sql import saga_sql_baseline
 from loadtest.sharding_bench import SHARDING
+from loadtest.spectrum import SPECTRUM
 
 SCENARIOS: list[Scenario] = [
     Scenario(
@@ -73,4 +74,4 @@ PGBENCH_BASELINES: list[PgbenchBaseline] = [
 
 # Run in this order, after the scenarios; ``--extras`` picks some by name. HA last: it kills
 # the cluster's leader under the running service.
-EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING, REGIONS, QUORUM, HA]
+EXTRAS: list[Extra] = [TRANSFERS, SHARDING, ROUTING, REGIONS, QUORUM, SPECTRUM, HA]
