@@ -6,6 +6,7 @@ the invariants right after each fault.
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import threading
@@ -121,6 +122,23 @@ def restart_redis(context: FaultContext) -> str:
     time.sleep(context.hold_s)
     redis.up()
     return f"Redis stopped for {context.hold_s} s (cache and broker contents lost)"
+
+
+def pause_redis(context: FaultContext) -> str:
+    """A Redis blip under the profile writers: SIGSTOP, so that calls time out rather than
+    being refused, for less than a second, then SIGCONT (nothing in Redis is lost)."""
+    if context.stack is None:
+        return "skipped: Redis is not the embedded stack's"
+    pid = context.stack.component("redis").pid()
+    if pid is None:
+        return "skipped: Redis is not running"
+    blip_s = context.rng.uniform(0.2, 0.8)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        time.sleep(blip_s)
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    return f"Redis frozen (SIGSTOP) for {blip_s:.2f} s during writes"
 
 
 def stop_replica(context: FaultContext) -> str:
@@ -299,6 +317,7 @@ SCHEDULE = (
     concurrent_bucket_moves,
     restart_redis,
     pause_worker,
+    pause_redis,
     stop_replica,
     pause_leader,
     crash_point,
