@@ -200,8 +200,8 @@ class BatchConsumer(Task):
                         setbacks.update(self._apply([delivery]))
                     except Exception as item_error:
                         setbacks[delivery] = item_error
-        for delivery, error in setbacks.items():
-            self._hand_on(delivery, error)
+        for delivery, setback in setbacks.items():
+            self._hand_on(delivery, setback)
 
     def _unique(self, deliveries: list[Delivery]) -> list[Delivery]:
         seen: dict[str, Delivery] = {}
@@ -233,7 +233,7 @@ class BatchConsumer(Task):
     def _park(self, delivery: Delivery, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"[:500]
         if self.parked_model is not None:
-            self.parked_model.objects.using(self.using).create(
+            self.parked_model._default_manager.using(self.using).create(
                 message_id=delivery.message_id[:100],
                 consumer=self.consumer,
                 task=self.name,
