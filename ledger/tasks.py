@@ -18,13 +18,13 @@ from contracts.saga import (
     TransferRefusal,
     TransferReply,
 )
-from core.consumers import Delivery, batch_consumer
+from core.consumers import ConsumerSide, Delivery, batch_consumer
 from core.idempotency import idempotency_keys_purge
 from core.outbox import outbox_publishing_deferred
 from ledger import directory, services
 from ledger.models import LedgerParkedMessage, TransferIdempotencyKey
 
-CONSUMER = {"using": "ledger", "parked_model": LedgerParkedMessage}
+CONSUMER: ConsumerSide = {"using": "ledger", "parked_model": LedgerParkedMessage}
 
 
 def _events(
