@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from causal.clocks import Dot, VectorClock, Version, joined_context, new_dot, siblings
 from causal.context import ContextError, context_decode, context_encode
 from causal.hlc import HybridClock, Timestamp
+from core.db import row_one
 from regions import metrics
 from regions.conf import REGION_NAMES, context_key, option
 from regions.db import region_connection
@@ -172,7 +173,7 @@ def tombstones_insert(
 def dot_next(conn: psycopg.Connection, region: str, context: VectorClock, rows: list[Row]) -> Dot:
     """A dot never used before: the region's sequence, and past every event of this region
     that the context or the held rows know of (causal.clocks.new_dot)."""
-    (sequence,) = conn.execute("SELECT nextval('regions_dot')").fetchone()
+    (sequence,) = row_one(conn.execute("SELECT nextval('regions_dot')"))
     known = new_dot(region, context, [row.dot for row in rows]).counter
     if known > sequence:
         conn.execute("SELECT setval('regions_dot', %s)", (known,))
