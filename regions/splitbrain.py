@@ -323,7 +323,7 @@ def split_brain_run(
     network_set(groups=GROUPS)
     mark("partition {r1} | {r2, r3}: both sides keep writing every type")
     until = time.monotonic() + partition_s
-    threads = []
+    threads: list[threading.Thread] = []
     for side, regions in SIDES.items():
         for region in regions:
             for index in range(clients_per_region):

@@ -88,6 +88,13 @@ class Row:
     def version(self) -> Version:
         return Version(self.dot, self.context)
 
+    @property
+    def timestamp(self) -> Timestamp:
+        """The hybrid logical clock of a row that has one (every ``lww`` row)."""
+        if self.hlc is None:
+            raise ValueError(f"the {self.kind} row {self.dot} has no hybrid logical clock")
+        return self.hlc
+
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"dot": self.dot.as_list(), "value": self.value}
         if self.hlc is not None:
@@ -356,14 +363,17 @@ def region_value_get(*, region: str, kind: str, key: str) -> ReadResult:
             result.extra["dot"] = live[0].dot.as_list()
     elif kind == "lww":
         winner, discarded, _ = lww_split(rows)
+        assert winner is not None  # rows is not empty
         result.value = winner.value
         known = {tuple(item["dot"]) for item in dropped}
         dropped += [
-            {"dot": row.dot.as_list(), "value": row.value, "hlc": row.hlc.as_list()}
+            {"dot": row.dot.as_list(), "value": row.value, "hlc": row.timestamp.as_list()}
             for row in discarded
             if (row.dot.replica, row.dot.counter) not in known
         ]
-        result.extra.update(hlc=winner.hlc.as_list(), dot=winner.dot.as_list(), discarded=dropped)
+        result.extra.update(
+            hlc=winner.timestamp.as_list(), dot=winner.dot.as_list(), discarded=dropped
+        )
     else:
         state = state_fold(kind, [row.value for row in rows])
         result.value = STATE_KINDS[kind].value(state)
