@@ -8,8 +8,6 @@ succeeds; any other failure parks the message (``accounts.models.AccountsParkedM
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 from django.conf import settings
 
@@ -17,7 +15,7 @@ from accounts import services
 from accounts.models import AccountsParkedMessage
 from contracts.accounts import DepositJournaled
 from contracts.saga import CreditAccount, DebitAccount, RefundAccount, TransferStep
-from core.consumers import Deferred, Delivery, batch_consumer
+from core.consumers import ConsumerSide, Deferred, Delivery, batch_consumer
 from core.outbox import outbox_publishing_deferred
 
 
@@ -41,7 +39,7 @@ def _commands(deliveries: list[Delivery], command: type[TransferStep], consumer:
         )
 
 
-CONSUMER: dict[str, Any] = {"using": "accounts", "parked_model": AccountsParkedMessage}
+CONSUMER: ConsumerSide = {"using": "accounts", "parked_model": AccountsParkedMessage}
 
 
 @batch_consumer(name=DebitAccount.name, consumer=services.CONSUMER_DEBIT, **CONSUMER)

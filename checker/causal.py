@@ -243,15 +243,15 @@ class _CausalGraph:
                     previous[pred] = node
                     queue.append(pred)
         steps: list[Op] = []
-        node: int | None = start
-        while node is not None:
-            following = self.ops[node]
+        walked: int | None = start
+        while walked is not None:
+            following = self.ops[walked]
             # session order is transitive: skip the middle of a run within one session
             if len(steps) >= 2 and _session_before(steps[-2], following):
                 steps[-1] = following
             else:
                 steps.append(following)
-            node = previous[node]
+            walked = previous[walked]
         return steps
 
 

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, TypedDict
 
 from celery import Task, current_app, shared_task, signals
 from django.conf import settings
@@ -200,8 +200,8 @@ class BatchConsumer(Task):
                         setbacks.update(self._apply([delivery]))
                     except Exception as item_error:
                         setbacks[delivery] = item_error
-        for delivery, setback in setbacks.items():
-            self._hand_on(delivery, setback)
+        for delivery, failure in setbacks.items():
+            self._hand_on(delivery, failure)
 
     def _unique(self, deliveries: list[Delivery]) -> list[Delivery]:
         seen: dict[str, Delivery] = {}
@@ -249,6 +249,13 @@ def _envelope_apply(self: BatchConsumer, messages: list[dict] | None = None, **s
     """The task's body when called directly or run from a single broker message: the
     envelope's messages (an old-style message of one, its fields as keyword arguments, too)."""
     self.consume(messages if messages is not None else [single])
+
+
+class ConsumerSide(TypedDict):
+    """The arguments of ``batch_consumer`` shared by every consumer of one service."""
+
+    using: str
+    parked_model: type[ParkedMessage]
 
 
 def batch_consumer(

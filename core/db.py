@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import psycopg
 from django.db import connections, transaction
+from psycopg.rows import Row
 
 
 @contextmanager
@@ -37,3 +39,12 @@ def read_only(using: str) -> Iterator[None]:
             with connections[using].cursor() as cursor:
                 cursor.execute("SET TRANSACTION READ ONLY")
         yield
+
+
+def row_one(cursor: psycopg.Cursor[Row]) -> Row:
+    """The row of a statement that always returns exactly one (a function call, ``SHOW``, an
+    aggregate without ``GROUP BY``): typed as the row, not as "row or None"."""
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row where it always returns one")
+    return row

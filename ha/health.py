@@ -43,10 +43,10 @@ def ha_readiness() -> dict[str, dict[str, Any]]:
             }
     if settings.ETCD_URLS:
         try:
-            members = EtcdClient(settings.ETCD_URLS, timeout=TIMEOUT_S).members_status()
+            etcd_members = EtcdClient(settings.ETCD_URLS, timeout=TIMEOUT_S).members_status()
         except (HaUnavailable, MemberError) as error:
-            members = [{"ok": False, "error": str(error)}]
-        up = [member for member in members if member["ok"]]
+            etcd_members = [{"ok": False, "error": str(error)}]
+        up = [member for member in etcd_members if member["ok"]]
         checks["etcd"] = {
             "ok": len(up) * 2 > len(settings.ETCD_URLS),
             "members": [
@@ -55,7 +55,7 @@ def ha_readiness() -> dict[str, dict[str, Any]]:
                     for key in ("url", "ok", "is_leader", "raft_term", "revision", "error")
                     if key in member
                 }
-                for member in members
+                for member in etcd_members
             ],
         }
     return checks

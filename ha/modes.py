@@ -50,7 +50,8 @@ def mode_patch(
             f"synchronous_commit must be one of {', '.join(SYNCHRONOUS_COMMITS)}.",
             choices=SYNCHRONOUS_COMMITS,
         )
-    synchronous_mode: bool | str = {ASYNC: False, QUORUM: "quorum"}.get(mode, True)
+    synchronous_modes: dict[str, bool | str] = {ASYNC: False, QUORUM: "quorum"}
+    synchronous_mode = synchronous_modes.get(mode, True)
     commit = synchronous_commit or ("remote_apply" if mode == SYNC_APPLY else "on")
     return {
         "synchronous_mode": synchronous_mode,

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from django.conf import settings
 
+from core.db import row_one
 from ha.errors import HaRefused, HaUnavailable
 from ha.modes import ASYNC, QUORUM, mode_patch
 from ha.patroni import patroni_client
@@ -43,8 +44,8 @@ def leader_connection(dbname: str = "postgres") -> psycopg.Connection:
 
 def _leader_settings() -> tuple[str, str]:
     with leader_connection() as conn:
-        names = conn.execute("SHOW synchronous_standby_names").fetchone()[0]
-        commit = conn.execute("SHOW synchronous_commit").fetchone()[0]
+        names = row_one(conn.execute("SHOW synchronous_standby_names"))[0]
+        commit = row_one(conn.execute("SHOW synchronous_commit"))[0]
     return names, commit
 
 
@@ -125,10 +126,12 @@ def ha_leader_kill() -> dict[str, Any]:
     has no kill (only clean restarts and switchovers), and a crash is the point."""
     try:
         with leader_connection() as conn:
-            port, pid = conn.execute(
-                "SELECT inet_server_port(), "
-                "split_part(pg_read_file('postmaster.pid'), E'\\n', 1)::int"
-            ).fetchone()
+            port, pid = row_one(
+                conn.execute(
+                    "SELECT inet_server_port(), "
+                    "split_part(pg_read_file('postmaster.pid'), E'\\n', 1)::int"
+                )
+            )
             leader = _leader_name()
             killed_at = time.time()
             # the backend may be ended with its postmaster before it answers

@@ -64,7 +64,7 @@ class SmrResult:
         return asdict(self)
 
 
-def smr_key_check(key: str) -> str:
+def smr_key_check(key: object) -> str:
     if not isinstance(key, str) or not KEY_PATTERN.match(key):
         raise SmrKeyInvalid(
             "A key is 1 to 200 characters among letters, digits and _ . : -", key=str(key)[:210]
@@ -149,7 +149,7 @@ class StateMachine:
 
     # ---- operations --------------------------------------------------------------------
 
-    def apply(self, operation: dict[str, Any]) -> SmrResult:
+    def apply(self, operation: object) -> SmrResult:
         """Apply one operation (``{"op", "key", ...}``), validated here."""
         if not isinstance(operation, dict):
             raise SmrOperationInvalid("The body must be an object with op and key.")

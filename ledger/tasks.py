@@ -5,8 +5,6 @@ periodic watchdog and idempotency-key purge (see CELERY_BEAT_SCHEDULE)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import shared_task
 from django.conf import settings
 
@@ -20,13 +18,13 @@ from contracts.saga import (
     TransferRefusal,
     TransferReply,
 )
-from core.consumers import Delivery, batch_consumer
+from core.consumers import ConsumerSide, Delivery, batch_consumer
 from core.idempotency import idempotency_keys_purge
 from core.outbox import outbox_publishing_deferred
 from ledger import directory, services
 from ledger.models import LedgerParkedMessage, TransferIdempotencyKey
 
-CONSUMER: dict[str, Any] = {"using": "ledger", "parked_model": LedgerParkedMessage}
+CONSUMER: ConsumerSide = {"using": "ledger", "parked_model": LedgerParkedMessage}
 
 
 def _events(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TypedDict
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -13,6 +14,16 @@ from django.conf import settings
 from quorum.ring import Ring
 
 NODE_CONTROLS = ("processes", "proxy")
+
+
+class ConnectionParams(TypedDict):
+    """``psycopg.connect``'s keyword arguments for one node."""
+
+    host: str
+    port: int
+    dbname: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -26,7 +37,7 @@ class NodeAddress:
     user: str
     password: str
 
-    def conninfo(self) -> dict[str, str | int]:
+    def conninfo(self) -> ConnectionParams:
         return {
             "host": self.host,
             "port": self.port,
@@ -64,6 +75,14 @@ class QuorumConf:
     def node(self, name: str) -> NodeAddress | None:
         return next((node for node in self.nodes if node.name == name), None)
 
+    def node_named(self, name: str) -> NodeAddress:
+        """The node `name`, which the caller knows is one of ``nodes`` (the ring's, a checked
+        hint's)."""
+        node = self.node(name)
+        if node is None:
+            raise LookupError(f"no quorum node is named {name!r}")
+        return node
+
     def ring(self) -> Ring:
         return _ring(tuple(self.node_names), self.vnodes)
 
@@ -96,7 +115,7 @@ def _ring(nodes: tuple[str, ...], vnodes: int) -> Ring:
 
 @lru_cache(maxsize=8)
 def _conf(
-    urls: tuple[str, ...], options: tuple[tuple[str, object], ...], secret: str
+    urls: tuple[str, ...], options: tuple[tuple[str, str | int], ...], secret: str
 ) -> QuorumConf:
     values = dict(options)
     control = str(values["node_control"])

@@ -45,6 +45,7 @@ from collections import deque
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from causal.clocks import Dot, VectorClock, Version, joined_context, siblings
@@ -246,9 +247,9 @@ def _coordinate_first(
         started = time.monotonic()
         try:
             counter = node_call(
-                settings.node(holder),
-                lambda conn, holder=holder, slot=slot: coordinate(
-                    conn,
+                settings.node_named(holder),
+                partial(
+                    coordinate,
                     key=key,
                     node=holder,
                     context=context,
@@ -289,9 +290,9 @@ def _send_replica(
             started = time.monotonic()
             try:
                 node_call(
-                    settings.node(holder),
+                    settings.node_named(holder),
                     (
-                        lambda conn, holder=holder: hint_store(
+                        lambda conn: hint_store(
                             conn, intended=slot.intended, key=key, versions=[stored]
                         )
                     )
@@ -486,7 +487,7 @@ def value_read(*, key: str, n: int | None = None, r: int | None = None) -> ReadR
         asked.append(node)
         timeout = min(settings.node_timeout_s, deadline - time.monotonic())
         future = node_submit(
-            settings.node(node),
+            settings.node_named(node),
             _timed(node, "read", lambda conn: versions_read(conn, key=key)),
             timeout_s=max(0.001, timeout),
         )
@@ -563,7 +564,7 @@ def _repair(
             futures[_failed_future()] = Repair(node, missing, ok=False, detail="no time left")
             continue
         future = node_submit(
-            settings.node(node),
+            settings.node_named(node),
             _timed(
                 node,
                 "repair",

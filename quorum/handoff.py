@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from concurrent.futures import wait
+from functools import partial
 
 from quorum import metrics
 from quorum.client import NodeCallFailed, health, node_call, node_submit
@@ -43,15 +44,13 @@ def _deliver(holder: str, intended: str, hints: list[Hint]) -> int:
     delivered: list[int] = []
     for key, key_hints in by_key.items():
         node_call(
-            settings.node(intended),
-            lambda conn, key=key, key_hints=key_hints: versions_store(
-                conn, key=key, versions=[hint.stored for hint in key_hints]
-            ),
+            settings.node_named(intended),
+            partial(versions_store, key=key, versions=[hint.stored for hint in key_hints]),
             timeout_s=settings.node_timeout_s,
         )
         delivered += [hint.id for hint in key_hints]
     node_call(
-        settings.node(holder),
+        settings.node_named(holder),
         lambda conn: hints_delete(conn, ids=delivered),
         timeout_s=settings.node_timeout_s,
     )

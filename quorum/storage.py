@@ -30,6 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from causal.clocks import Dot, VectorClock, Version
+from core.db import row_one
 
 SCHEMA_VERSION = 1
 
@@ -190,17 +191,19 @@ def coordinate(
     value_json: str,
     hint_for: str | None,
 ) -> int:
-    (counter,) = connection.execute(
-        "SELECT quorum_coordinate(%s, %s, %s, %s, %s)",
-        (key, node, Jsonb(context.as_dict()), value_json, hint_for),
-    ).fetchone()
+    (counter,) = row_one(
+        connection.execute(
+            "SELECT quorum_coordinate(%s, %s, %s, %s, %s)",
+            (key, node, Jsonb(context.as_dict()), value_json, hint_for),
+        )
+    )
     return int(counter)
 
 
 def versions_store(
     connection: psycopg.Connection, *, key: str, versions: Iterable[StoredVersion]
 ) -> dict[str, int]:
-    (result,) = connection.execute("SELECT quorum_store(%s, %s)", (key, _rows(versions))).fetchone()
+    (result,) = row_one(connection.execute("SELECT quorum_store(%s, %s)", (key, _rows(versions))))
     return result
 
 
@@ -211,9 +214,9 @@ def hint_store(
     key: str,
     versions: Iterable[StoredVersion],
 ) -> int:
-    (added,) = connection.execute(
-        "SELECT quorum_hint(%s, %s, %s)", (intended, key, _rows(versions))
-    ).fetchone()
+    (added,) = row_one(
+        connection.execute("SELECT quorum_hint(%s, %s, %s)", (intended, key, _rows(versions)))
+    )
     return int(added)
 
 

@@ -67,7 +67,9 @@ class OverlapOutput(serializers.Serializer):
 
 class VersionOutput(serializers.Serializer):
     dot = serializers.ListField(help_text="[node, counter]: the write event of this version.")
-    context = serializers.DictField(child=serializers.IntegerField())
+    # DRF's serializer metaclass takes declared fields off the class: this field does not
+    # replace Serializer.context (the serializer's context dict), whatever the stubs say.
+    context = serializers.DictField(child=serializers.IntegerField())  # type: ignore[assignment]
     value = serializers.JSONField()
 
 

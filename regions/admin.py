@@ -75,9 +75,9 @@ class RegionNetworkAdmin(ReadOnlyMixin, admin.ModelAdmin):
                 else:
                     value = current.siblings[int(choice)]["value"]
                 operation = operation_parse("mv", {"value": value})
-                context = context_parse("mv", key, request.POST.get("context"))
+                clock = context_parse("mv", key, request.POST.get("context"))
                 region_value_write(
-                    region=region, kind="mv", key=key, operation=operation, context=context
+                    region=region, kind="mv", key=key, operation=operation, context=clock
                 )
             except (ValueError, IndexError):
                 self.message_user(request, "Pick a sibling or give valid JSON.", messages.ERROR)

@@ -154,8 +154,8 @@ def _unb64(text: str) -> bytes:
         raise StateError("a Yjs update is standard base64") from None
 
 
-def _doc(*updates: bytes) -> Doc:
-    doc = Doc()
+def _doc(*updates: bytes) -> Doc[Text]:
+    doc: Doc[Text] = Doc()
     for update in updates:
         try:
             doc.apply_update(update)
@@ -164,7 +164,7 @@ def _doc(*updates: bytes) -> Doc:
     return doc
 
 
-def _doc_state(doc: Doc) -> dict[str, Any]:
+def _doc_state(doc: Doc[Text]) -> dict[str, Any]:
     return {"update": _b64(doc.get_update())}
 
 

@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from psycopg_pool import ConnectionPool, PoolTimeout
@@ -77,7 +78,7 @@ def region_connect(region: str, *, autocommit: bool = True, database: str | None
     """A fresh connection outside the pool (setup, replication commands, anti-entropy)."""
     address = region_addresses()[region]
     conninfo = address.conninfo()
-    kwargs = {"dbname": database} if database else {}
+    kwargs: dict[str, Any] = {"dbname": database} if database else {}
     return psycopg.connect(conninfo, autocommit=autocommit, **kwargs)
 
 

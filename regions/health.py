@@ -8,12 +8,13 @@ from regions.conf import REGION_NAMES, option, regions_configured
 
 
 def _check(region: str) -> dict:
+    from core.db import row_one
     from regions.db import region_connection
 
     started = time.perf_counter()
     try:
         with region_connection(region) as conn:
-            (name,) = conn.execute("SELECT current_database()").fetchone()
+            (name,) = row_one(conn.execute("SELECT current_database()"))
         result = {"ok": True, "database": name}
     except Exception as error:  # a region down is a result of the check, not an error of it
         result = {"ok": False, "error": str(error).strip().splitlines()[0] or type(error).__name__}

@@ -137,13 +137,14 @@ def links_status() -> list[LinkStatus]:
             apply_running=None,
             last_message_age_s=None,
         )
-        if slots[publisher] is None or subs[subscriber] is None:
+        publisher_slots, subscriber_subs = slots[publisher], subs[subscriber]
+        if publisher_slots is None or subscriber_subs is None:
             status.state = "down"
             status.error = errors.get(publisher) or errors.get(subscriber)
             result.append(status)
             continue
-        slot = slots[publisher].get(name)
-        sub = subs[subscriber].get(name)
+        slot = publisher_slots.get(name)
+        sub = subscriber_subs.get(name)
         if slot is not None:
             status.slot_wal_status, _active, status.lag_bytes = slot
             status.lag_bytes = max(0, status.lag_bytes or 0)

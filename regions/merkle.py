@@ -26,6 +26,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from core.db import row_one
 from regions import metrics
 from regions.db import region_connect, region_connection
 
@@ -64,9 +65,9 @@ def leaf_hashes(region: str, first: int = 0, last: int = LEAVES) -> dict[int, st
 
 def keys_held(region: str) -> int:
     with region_connection(region) as conn:
-        (count,) = conn.execute(
-            "SELECT count(*) FROM (SELECT DISTINCT kind, key FROM regions_row) k"
-        ).fetchone()
+        (count,) = row_one(
+            conn.execute("SELECT count(*) FROM (SELECT DISTINCT kind, key FROM regions_row) k")
+        )
     return count
 
 

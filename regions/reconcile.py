@@ -89,6 +89,7 @@ def _reconcile_key(conn, region: str, kind: str, key: str, report: ReconcileRepo
         metrics.conflicts_detected_total.labels(kind).inc()
     if kind == "lww":
         winner, discarded, overwritten = lww_split(rows)
+        assert winner is not None  # rows holds two or more
         tombstones_insert(conn, overwritten, by_region=region, reason=REASON_OVERWRITTEN)
         tombstones_insert(
             conn,

@@ -7,6 +7,7 @@ from typing import Any
 import psycopg
 
 from causal.clocks import siblings
+from core.db import row_one
 from regions.conf import REGION_NAMES, links_endpoint, regions_configured
 from regions.convergence import convergence_mark
 from regions.db import region_connection
@@ -55,14 +56,16 @@ def region_summary(region: str) -> dict[str, Any]:
     try:
         tree = tree_of(region)
         with region_connection(region) as conn:
-            keys, rows = conn.execute(
-                "SELECT count(DISTINCT (kind, key)), count(*) FROM regions_row"
-            ).fetchone()
-            tombstones, discarded = conn.execute(
-                "SELECT count(*), count(DISTINCT (kind, key, origin, counter)) "
-                "FILTER (WHERE reason = %s) FROM regions_tombstone",
-                (REASON_LWW_DISCARDED,),
-            ).fetchone()
+            keys, rows = row_one(
+                conn.execute("SELECT count(DISTINCT (kind, key)), count(*) FROM regions_row")
+            )
+            tombstones, discarded = row_one(
+                conn.execute(
+                    "SELECT count(*), count(DISTINCT (kind, key, origin, counter)) "
+                    "FILTER (WHERE reason = %s) FROM regions_tombstone",
+                    (REASON_LWW_DISCARDED,),
+                )
+            )
             open_siblings = len(_open_sibling_keys(conn))
     except (psycopg.Error, RegionUnavailable) as error:
         return {"name": region, "up": False, "error": str(error).strip().splitlines()[0]}

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from causal.clocks import VectorClock
+from core.db import row_one
 from regions.conf import KINDS, REGION_NAMES
 from regions.convergence import anti_entropy_now, converged
 from regions.db import region_connection
@@ -200,9 +201,12 @@ def _naive_prepare(prefix: str, keys: int, history: History) -> list[str]:
     def everywhere() -> bool:
         for region in REGION_NAMES:
             with region_connection(region) as conn:
-                (count,) = conn.execute(
-                    "SELECT count(*) FROM regions_naive WHERE key LIKE %s", (prefix + "-naive-%",)
-                ).fetchone()
+                (count,) = row_one(
+                    conn.execute(
+                        "SELECT count(*) FROM regions_naive WHERE key LIKE %s",
+                        (prefix + "-naive-%",),
+                    )
+                )
             if count < keys:
                 return False
         return True
@@ -279,11 +283,13 @@ def _final_state(prefix: str, ledger: Ledger, history: History) -> dict[str, Any
             if kind == "doc" and not all(word in seen[0].value for word in ledger.words[key]):
                 words_kept = False
     with region_connection("r1") as conn:
-        (lww_lost,) = conn.execute(
-            "SELECT count(DISTINCT (origin, counter)) FROM regions_tombstone "
-            "WHERE kind = 'lww' AND key LIKE %s AND reason = %s",
-            (prefix + "-%", REASON_LWW_DISCARDED),
-        ).fetchone()
+        (lww_lost,) = row_one(
+            conn.execute(
+                "SELECT count(DISTINCT (origin, counter)) FROM regions_tombstone "
+                "WHERE kind = 'lww' AND key LIKE %s AND reason = %s",
+                (prefix + "-%", REASON_LWW_DISCARDED),
+            )
+        )
     return {
         "mv_manual": mv_manual,
         "counters_exact": exact,
@@ -317,7 +323,7 @@ def split_brain_run(
     network_set(groups=GROUPS)
     mark("partition {r1} | {r2, r3}: both sides keep writing every type")
     until = time.monotonic() + partition_s
-    threads = []
+    threads: list[threading.Thread] = []
     for side, regions in SIDES.items():
         for region in regions:
             for index in range(clients_per_region):

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from causal.clocks import Dot, VectorClock, Version, joined_context, new_dot, siblings
 from causal.context import ContextError, context_decode, context_encode
 from causal.hlc import HybridClock, Timestamp
+from core.db import row_one
 from regions import metrics
 from regions.conf import REGION_NAMES, context_key, option
 from regions.db import region_connection
@@ -86,6 +87,13 @@ class Row:
     @property
     def version(self) -> Version:
         return Version(self.dot, self.context)
+
+    @property
+    def timestamp(self) -> Timestamp:
+        """The hybrid logical clock of a row that has one (every ``lww`` row)."""
+        if self.hlc is None:
+            raise ValueError(f"the {self.kind} row {self.dot} has no hybrid logical clock")
+        return self.hlc
 
     def describe(self) -> dict[str, Any]:
         described: dict[str, Any] = {"dot": self.dot.as_list(), "value": self.value}
@@ -172,7 +180,7 @@ def tombstones_insert(
 def dot_next(conn: psycopg.Connection, region: str, context: VectorClock, rows: list[Row]) -> Dot:
     """A dot never used before: the region's sequence, and past every event of this region
     that the context or the held rows know of (causal.clocks.new_dot)."""
-    (sequence,) = conn.execute("SELECT nextval('regions_dot')").fetchone()
+    (sequence,) = row_one(conn.execute("SELECT nextval('regions_dot')"))
     known = new_dot(region, context, [row.dot for row in rows]).counter
     if known > sequence:
         conn.execute("SELECT setval('regions_dot', %s)", (known,))
@@ -355,14 +363,17 @@ def region_value_get(*, region: str, kind: str, key: str) -> ReadResult:
             result.extra["dot"] = live[0].dot.as_list()
     elif kind == "lww":
         winner, discarded, _ = lww_split(rows)
+        assert winner is not None  # rows is not empty
         result.value = winner.value
         known = {tuple(item["dot"]) for item in dropped}
         dropped += [
-            {"dot": row.dot.as_list(), "value": row.value, "hlc": row.hlc.as_list()}
+            {"dot": row.dot.as_list(), "value": row.value, "hlc": row.timestamp.as_list()}
             for row in discarded
             if (row.dot.replica, row.dot.counter) not in known
         ]
-        result.extra.update(hlc=winner.hlc.as_list(), dot=winner.dot.as_list(), discarded=dropped)
+        result.extra.update(
+            hlc=winner.timestamp.as_list(), dot=winner.dot.as_list(), discarded=dropped
+        )
     else:
         state = state_fold(kind, [row.value for row in rows])
         result.value = STATE_KINDS[kind].value(state)
