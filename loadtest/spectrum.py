@@ -33,6 +33,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from django.db import connections
+
 from checker import HOLDS, MODELS, UNKNOWN, VIOLATED, Verdict, check_all
 from loadtest.extras import Extra, ExtraResult
 from loadtest.results import RESULTS_DIR
@@ -101,6 +103,9 @@ def patterns_record(
         if service is not None and "service" in inspect.signature(module.record).parameters:
             kwargs["service"] = service
         started = time.monotonic()
+        # A pattern before this one may have killed the database leader (ha, chaos): this
+        # process's connections to it are dead, and each pattern starts with fresh ones.
+        connections.close_all()
         try:
             histories = module.record(**kwargs)
         except Exception as error:  # one pattern's failure is a row, not the end of the run
