@@ -124,8 +124,15 @@ def replicas_caught_up(timeout_s: float = 60) -> None:
             raise RuntimeError(f"{alias} did not catch up within {timeout_s} s")
 
 
+def standby_member_name() -> str | None:
+    """A member of the HA cluster that is a standby now (the replica aliases read from them)."""
+    from ha.patroni import patroni_client
+
+    return next((m.name for m in patroni_client().cluster() if not m.is_leader), None)
+
+
 def stack_component(name: str) -> Any | None:
-    """The embedded stack's component ``name`` (``replica_1``, ``redis``), or None when
+    """The embedded stack's component ``name`` (``patroni_2``, ``redis``), or None when
     Postgres or Redis is given by URL (then it is not ours to stop)."""
     from devstack import config as devstack_config
     from devstack.stack import default_stack

@@ -36,6 +36,7 @@ from loadtest.histories._common import (
     run_clients,
     service_given_or_started,
     stack_component,
+    standby_member_name,
     switches_set,
     users_created,
     warm_up,
@@ -244,9 +245,10 @@ def _final_reads(service: Service, recorder: Recorder, reader: User, writers: li
 
 
 def _steps(service: Service, staff: User, faults: tuple[str, ...]) -> list[Step]:
-    """The delay from 10 % of the run (to 45 %, or to 80 % without a replica stop), the
-    replica stopped from 55 % to 80 %, Redis stopped from 55 % to 70 %."""
-    replica = stack_component("replica_1") if "replica_stop" in faults else None
+    """The delay from 10 % of the run (to 45 %, or to 80 % without a replica stop), a standby
+    of the cluster stopped from 55 % to 80 %, Redis stopped from 55 % to 70 %."""
+    standby = standby_member_name() if "replica_stop" in faults else None
+    replica = stack_component(standby) if standby else None
     redis = stack_component("redis") if "redis_restart" in faults else None
     steps: list[Step] = []
     if "replica_delay" in faults:
@@ -256,7 +258,10 @@ def _steps(service: Service, staff: User, faults: tuple[str, ...]) -> list[Step]
             (until, "replica_delay_ms=0", lambda: _delay(service, staff, 0)),
         ]
     if replica is not None:
-        steps += [(0.55, "replica_1 stopped", replica.down), (0.8, "replica_1 started", replica.up)]
+        steps += [
+            (0.55, f"standby {replica.name} stopped", replica.down),
+            (0.8, f"standby {replica.name} started", replica.up),
+        ]
     if redis is not None:
         steps += [(0.55, "redis stopped", redis.down), (0.7, "redis started", redis.up)]
     return steps
@@ -267,8 +272,11 @@ def _delay(service: Service, staff: User, delay_ms: int) -> None:
 
 
 def _heal(service: Service, staff: User, faults: tuple[str, ...]) -> None:
-    for name in ("replica_1", "redis"):
+    names = ["redis"] if "redis_restart" in faults else []
+    if "replica_stop" in faults:
+        names += [f"patroni_{number}" for number in (1, 2, 3)]
+    for name in names:
         component = stack_component(name)
-        if component is not None and any(name.split("_")[0] in fault for fault in faults):
+        if component is not None:
             component.up()
     _delay(service, staff, 0)
