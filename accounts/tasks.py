@@ -8,6 +8,8 @@ succeeds; any other failure parks the message (``accounts.models.AccountsParkedM
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
@@ -39,7 +41,7 @@ def _commands(deliveries: list[Delivery], command: type[TransferStep], consumer:
         )
 
 
-CONSUMER = {"using": "accounts", "parked_model": AccountsParkedMessage}
+CONSUMER: dict[str, Any] = {"using": "accounts", "parked_model": AccountsParkedMessage}
 
 
 @batch_consumer(name=DebitAccount.name, consumer=services.CONSUMER_DEBIT, **CONSUMER)

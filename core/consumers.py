@@ -233,7 +233,7 @@ class BatchConsumer(Task):
     def _park(self, delivery: Delivery, error: Exception) -> None:
         reason = f"{type(error).__name__}: {error}"[:500]
         if self.parked_model is not None:
-            self.parked_model.objects.using(self.using).create(
+            self.parked_model._default_manager.using(self.using).create(
                 message_id=delivery.message_id[:100],
                 consumer=self.consumer,
                 task=self.name,

@@ -5,6 +5,8 @@ periodic watchdog and idempotency-key purge (see CELERY_BEAT_SCHEDULE)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 from django.conf import settings
 
@@ -24,7 +26,7 @@ from core.outbox import outbox_publishing_deferred
 from ledger import directory, services
 from ledger.models import LedgerParkedMessage, TransferIdempotencyKey
 
-CONSUMER = {"using": "ledger", "parked_model": LedgerParkedMessage}
+CONSUMER: dict[str, Any] = {"using": "ledger", "parked_model": LedgerParkedMessage}
 
 
 def _events(
