@@ -210,7 +210,8 @@ def _balance_change(account: Account, delta: int) -> None:
 @dataclass(frozen=True)
 class TransferCommand:
     """One saga command of a batch: its message id, the consumer (``debit``, ``credit``,
-    ``refund``) and the command's fields."""
+    ``refund``), the command's fields, and the request id its reply carries on (blank: the
+    current one)."""
 
     message_id: str
     consumer: str
@@ -218,6 +219,7 @@ class TransferCommand:
     account_id: int
     amount: int
     currency: str
+    request_id: str = ""
 
 
 _KIND = {
@@ -246,8 +248,9 @@ def transfer_commands_apply(*, commands: list[TransferCommand]) -> dict[str, Exc
        them: an operation already recorded (a re-driven command, here or in an earlier batch)
        is answered with its outcome again; a debit needs funds; a refund gives back its
        debit's amount;
-    4. one statement each for the balances, the operations and the replies; the replies are
-       published together after commit (``core.outbox``)."""
+    4. one statement each for the balances, the operations and the replies (each under its
+       command's request id); the replies are published together after commit
+       (``core.outbox``)."""
     fault_sleep("saga_step_latency_ms")
     deferred: dict[str, Exception] = {}
     consumers = sorted({command.consumer for command in commands})
@@ -276,6 +279,7 @@ def transfer_commands_apply(*, commands: list[TransferCommand]) -> dict[str, Exc
         changed: dict[int, Account] = {}
         created: list[AccountOperation] = []
         replies: list = []
+        reply_request_ids: list[str] = []
         for command in fresh:
             kind = _KIND[command.consumer]
             operation = recorded.get((command.transfer_id, kind))
@@ -290,6 +294,7 @@ def transfer_commands_apply(*, commands: list[TransferCommand]) -> dict[str, Exc
                     if operation.applied:
                         changed[operation.account_id] = locked[operation.account_id]
             replies.append(_reply_to(command, operation))
+            reply_request_ids.append(command.request_id)
         if deferred:
             AccountsInbox.objects.using(DB).filter(message_id__in=list(deferred)).delete()
         now = timezone.now()
@@ -302,7 +307,7 @@ def transfer_commands_apply(*, commands: list[TransferCommand]) -> dict[str, Exc
         AccountOperation.objects.using(DB).bulk_create(created)
         for consumer in {command.consumer for command in fresh}:
             crash_after_commit(consumer_crash_point(consumer), using=DB)
-        outbox_messages_put(using=DB, messages=replies)
+        outbox_messages_put(using=DB, messages=replies, request_ids=reply_request_ids)
         crash_point(CRASH_BEFORE_BATCH_COMMIT)
     return deferred
 

@@ -20,21 +20,20 @@ from core.outbox import outbox_publishing_deferred
 
 
 def _commands(deliveries: list[Delivery], command: type[TransferStep], consumer: str) -> Deferred:
-    steps = [
-        (delivery.message_id, command.from_payload(delivery.payload)) for delivery in deliveries
-    ]
+    steps = [(delivery, command.from_payload(delivery.payload)) for delivery in deliveries]
     with outbox_publishing_deferred():
         return services.transfer_commands_apply(
             commands=[
                 services.TransferCommand(
-                    message_id=message_id,
+                    message_id=delivery.message_id,
                     consumer=consumer,
                     transfer_id=step.transfer_id,
                     account_id=step.account_id,
                     amount=step.amount,
                     currency=step.currency,
+                    request_id=delivery.request_id,
                 )
-                for message_id, step in steps
+                for delivery, step in steps
             ]
         )
 

@@ -47,6 +47,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any, TypedDict
 
+import structlog
 from celery import Task, current_app, shared_task, signals
 from django.conf import settings
 from django.db import models
@@ -56,6 +57,7 @@ from prometheus_client import Counter, Histogram
 from core.faults import crash_point
 from core.metrics import inbox_redeliveries_ignored
 from core.request_id import MESSAGE_KEY as REQUEST_ID_KEY
+from core.request_id import request_id_bound
 
 logger = logging.getLogger(__name__)
 
@@ -176,32 +178,49 @@ class BatchConsumer(Task):
     def consume(self, items: Iterable[Mapping[str, Any]]) -> None:
         """Apply one batch: as a whole, else item by item; retry or park what failed.
         Raises only when a failure could not be handed on (a retry not sent, a message not
-        parked): then the batch's messages must come back."""
+        parked): then the batch's messages must come back.
+
+        Each message's request id is current wherever that message alone is concerned: a
+        batch of one is applied under it, an item applied by itself too, and so are the line
+        saying a message is done, its retry (which carries the id on) and its parking.
+        Inside a larger batch the consumer's services write each message's outbox rows under
+        its id (``Delivery.request_id``)."""
         deliveries = self._unique(deliveries_read(items))
         if not deliveries:
             return
         batch_messages.labels(consumer=self.consumer).observe(len(deliveries))
+        alone = deliveries[0].request_id if len(deliveries) == 1 else None
+        with request_id_bound(alone):
+            setbacks = self._setbacks(deliveries)
+        for delivery in deliveries:
+            with request_id_bound(delivery.request_id):
+                if delivery in setbacks:
+                    self._hand_on(delivery, setbacks[delivery])
+                else:
+                    logger.info("%s: message %s done", self.consumer, delivery.message_id)
+
+    def _setbacks(self, deliveries: list[Delivery]) -> dict[Delivery, Exception]:
+        """The batch applied as a whole, else item by item: what failed, with its error."""
         try:
-            setbacks = self._apply(deliveries)
+            return self._apply(deliveries)
         except Exception as error:
             if len(deliveries) == 1:
-                setbacks = {deliveries[0]: error}
-            else:
-                batch_fallbacks.labels(consumer=self.consumer).inc()
-                logger.warning(
-                    "%s: a batch of %d failed (%r); applying it item by item",
-                    self.consumer,
-                    len(deliveries),
-                    error,
-                )
-                setbacks = {}
-                for delivery in deliveries:
-                    try:
-                        setbacks.update(self._apply([delivery]))
-                    except Exception as item_error:
-                        setbacks[delivery] = item_error
-        for delivery, failure in setbacks.items():
-            self._hand_on(delivery, failure)
+                return {deliveries[0]: error}
+            batch_fallbacks.labels(consumer=self.consumer).inc()
+            logger.warning(
+                "%s: a batch of %d failed (%r); applying it item by item",
+                self.consumer,
+                len(deliveries),
+                error,
+            )
+        setbacks: dict[Delivery, Exception] = {}
+        for delivery in deliveries:
+            try:
+                with request_id_bound(delivery.request_id):
+                    setbacks.update(self._apply([delivery]))
+            except Exception as item_error:
+                setbacks[delivery] = item_error
+        return setbacks
 
     def _unique(self, deliveries: list[Delivery]) -> list[Delivery]:
         seen: dict[str, Delivery] = {}
@@ -295,13 +314,17 @@ CRASH_BEFORE_ACK = "consumer_batch_before_ack"
 def _batch_run(task_name: str, items: list[dict]) -> str:
     """In a pool process: apply one batch; tell the worker to acknowledge its messages or to
     put them back (when a failure could not be handed on). Never raises: with the solo pool an
-    exception here would reach the worker's event loop."""
+    exception here would reach the worker's event loop.
+
+    The batch is no Celery task run, so Celery's current task is not it: its log lines name
+    their task and the batch's id through the log pipeline's context (``core.logs``)."""
     task = current_app.tasks[task_name]
     batch_id = str(uuid.uuid4())
     signals.task_prerun.send(sender=task, task_id=batch_id, task=task, args=(), kwargs={})
     answer = _ACK
     try:
-        task.consume(items)
+        with structlog.contextvars.bound_contextvars(task=task_name, task_id=batch_id):
+            task.consume(items)
         crash_point(CRASH_BEFORE_ACK)
     except Exception:
         logger.exception("%s: a batch could not be handed on; its messages come back", task_name)

@@ -36,7 +36,7 @@ from core.faults import crash_point
 from core.metrics import inbox_redeliveries_ignored
 from core.request_id import MAX_LENGTH as MAX_REQUEST_ID_LENGTH
 from core.request_id import MESSAGE_KEY as REQUEST_ID_KEY
-from core.request_id import request_id_or_blank
+from core.request_id import request_id_bound, request_id_or_blank
 
 logger = logging.getLogger(__name__)
 
@@ -167,20 +167,29 @@ def outbox_message_put(
     )
 
 
-def outbox_messages_put(*, using: str, messages: list[Publishable]) -> list[OutboxMessage]:
+def outbox_messages_put(
+    *, using: str, messages: list[Publishable], request_ids: list[str] | None = None
+) -> list[OutboxMessage]:
     """Many typed messages in one statement, in the caller's transaction (a batch's replies
-    and commands); published together after commit."""
+    and commands); published together after commit. ``request_ids``, one per message, are
+    the ids their rows record (a batch answers many requests); without them, or where one is
+    blank, the current id."""
     if not messages:
         return []
     outbox = _outboxes[using]
     _in_transaction(using)
     now = timezone.now()
-    rows = outbox.model.objects.using(using).bulk_create(
-        outbox.model(
-            id=uuid.uuid4(), task=message.name, payload=message.to_payload(), created_at=now
-        )
-        for message in messages
-    )
+    ids = request_ids if request_ids is not None else [""] * len(messages)
+    rows: list[OutboxMessage] = []
+    for message, request_id in zip(messages, ids, strict=True):
+        # A row's request id defaults to the current one when the row is made.
+        with request_id_bound(request_id):
+            rows.append(
+                outbox.model(
+                    id=uuid.uuid4(), task=message.name, payload=message.to_payload(), created_at=now
+                )
+            )
+    outbox.model.objects.using(using).bulk_create(rows)
     _publish_on_commit(using, rows)
     return rows
 

@@ -37,7 +37,7 @@ from core.outbox import (
     outbox_message_put,
     outbox_messages_put,
 )
-from core.request_id import request_id_bound
+from core.request_id import request_id_bound, request_id_or_blank
 from ledger import metrics
 from ledger.directory import AccountNotFound, known_accounts_get
 from ledger.models import JournalEntry, LedgerInbox, Posting, Transfer, TransferTransition
@@ -207,12 +207,14 @@ class NotifyOwner(Message):
 @dataclass(frozen=True)
 class TransferEvent:
     """One reply of the accounts service in a batch: its message id, its consumer (the
-    ``on_*`` name) and transfer, and the refusal's reason if it is one."""
+    ``on_*`` name) and transfer, the refusal's reason if it is one, and the request id it
+    carries (blank: the transfer's)."""
 
     message_id: str
     consumer: str
     transfer_id: str
     reason: str = ""
+    request_id: str = ""
 
 
 # consumer -> (the state its reply is for, the step that follows)
@@ -235,7 +237,7 @@ def transfer_events_apply(*, events: list[TransferEvent]) -> None:
     3. each event moves its transfer if the transfer is still in the state the event answers
        (else it is a stale duplicate, ignored), with its history row, and writes what follows:
        the credit command, the journal entry with ``completed`` and the notification, the
-       refund command;
+       refund command, under the event's request id;
     4. one statement each for the history, the transfers' new states (two for completed ones:
        the database's guard sees ``debited -> credited -> completed``), the journal entries,
        their postings and the outgoing commands, published together after commit.
@@ -268,13 +270,17 @@ def transfer_events_apply(*, events: list[TransferEvent]) -> None:
         for event in fresh:
             transfer = transfers[event.transfer_id]
             expected, _ = _STEPS[event.consumer]
-            if transfer.state != expected:
-                inbox_redeliveries_ignored.labels(consumer=event.consumer).inc()
-                logger.info(
-                    "%s for %s in state %s: ignored", event.consumer, transfer.id, transfer.state
-                )
-                continue
-            _event_apply(event, transfer, batch)
+            with request_id_bound(event.request_id or transfer.request_id):
+                if transfer.state != expected:
+                    inbox_redeliveries_ignored.labels(consumer=event.consumer).inc()
+                    logger.info(
+                        "%s for %s in state %s: ignored",
+                        event.consumer,
+                        transfer.id,
+                        transfer.state,
+                    )
+                    continue
+                _event_apply(event, transfer, batch)
         batch.write()
         crash_point(CRASH_BEFORE_BATCH_COMMIT)
 
@@ -288,6 +294,12 @@ class _Batch:
     credited: list[str] = field(default_factory=list)
     entries: list[tuple[Transfer, JournalEntry]] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+    def send(self, message: Message) -> None:
+        """Write ``message`` under the request id current now (its event's)."""
+        self.messages.append(message)
+        self.request_ids.append(request_id_or_blank())
 
     def move(self, transfer: Transfer, to_state: str, reason: str) -> None:
         self.history.append(
@@ -311,14 +323,14 @@ class _Batch:
                 (transfer.destination_account_id, transfer.amount),
             )
         )
-        outbox_messages_put(using=DB, messages=self.messages)
+        outbox_messages_put(using=DB, messages=self.messages, request_ids=self.request_ids)
 
 
 def _event_apply(event: TransferEvent, transfer: Transfer, batch: _Batch) -> None:
     _, reason = _STEPS[event.consumer]
     if event.consumer == "on_debited":
         batch.move(transfer, State.DEBITED, reason)
-        batch.messages.append(_command_message(transfer, CreditAccount))
+        batch.send(_command_message(transfer, CreditAccount))
     elif event.consumer == "on_debit_rejected":
         batch.move(transfer, State.FAILED, event.reason)
     elif event.consumer == "on_credited":
@@ -338,11 +350,11 @@ def _event_apply(event: TransferEvent, transfer: Transfer, batch: _Batch) -> Non
             )
         )
         batch.move(transfer, State.COMPLETED, "journal entry posted")
-        batch.messages.append(NotifyOwner(transfer_id=str(transfer.id)))
+        batch.send(NotifyOwner(transfer_id=str(transfer.id)))
     elif event.consumer == "on_credit_failed":
         batch.move(transfer, State.COMPENSATING, event.reason)
         metrics.compensations.inc()
-        batch.messages.append(_command_message(transfer, RefundAccount))
+        batch.send(_command_message(transfer, RefundAccount))
     else:
         batch.move(transfer, State.COMPENSATED, reason)
 

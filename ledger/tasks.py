@@ -21,6 +21,7 @@ from contracts.saga import (
 from core.consumers import ConsumerSide, Delivery, batch_consumer
 from core.idempotency import idempotency_keys_purge
 from core.outbox import outbox_publishing_deferred
+from core.request_id import request_id_bound
 from ledger import directory, services
 from ledger.models import LedgerParkedMessage, TransferIdempotencyKey
 
@@ -39,6 +40,7 @@ def _events(
                 consumer=consumer,
                 transfer_id=message.transfer_id,
                 reason=getattr(message, "reason", ""),
+                request_id=delivery.request_id,
             )
         )
     with outbox_publishing_deferred():
@@ -79,13 +81,14 @@ def on_deposited(deliveries: list[Delivery]) -> None:
     with outbox_publishing_deferred():
         for delivery in deliveries:
             event = DepositApplied.from_payload(delivery.payload)
-            services.deposit_on_deposited(
-                message_id=delivery.message_id,
-                deposit_id=event.deposit_id,
-                account_id=event.account_id,
-                amount=event.amount,
-                currency=event.currency,
-            )
+            with request_id_bound(delivery.request_id):
+                services.deposit_on_deposited(
+                    message_id=delivery.message_id,
+                    deposit_id=event.deposit_id,
+                    account_id=event.account_id,
+                    amount=event.amount,
+                    currency=event.currency,
+                )
 
 
 def _known_accounts_apply(
@@ -94,13 +97,14 @@ def _known_accounts_apply(
     """Each snapshot in its own statement: the newest version wins, whatever the order."""
     for delivery in deliveries:
         snapshot = event.from_payload(delivery.payload)
-        directory.known_account_apply(
-            account_id=snapshot.account_id,
-            owner_id=snapshot.owner_id,
-            currency=snapshot.currency,
-            status=snapshot.status,
-            version=snapshot.version,
-        )
+        with request_id_bound(delivery.request_id):
+            directory.known_account_apply(
+                account_id=snapshot.account_id,
+                owner_id=snapshot.owner_id,
+                currency=snapshot.currency,
+                status=snapshot.status,
+                version=snapshot.version,
+            )
 
 
 @batch_consumer(name=AccountOpened.name, consumer="on_account_opened", max_retries=None, **CONSUMER)

@@ -1,7 +1,8 @@
 """Batches of messages, applied in this process by the same consumer tasks a worker runs (an
 envelope handed to the task, as the worker's batching strategy hands a batch to its pool), on
 the real accounts and ledger databases: duplicates inside a batch, a batch delivered again, a
-poison message among good ones, opposite transfers in concurrent batches."""
+poison message among good ones, opposite transfers in concurrent batches, the messages of
+two requests in one batch each answered under its own request id."""
 
 import threading
 import uuid
@@ -11,9 +12,12 @@ from celery import current_app
 from django.db import connections
 
 from accounts.models import AccountOperation, AccountsOutbox, AccountsParkedMessage
-from contracts.saga import AccountDebited, DebitAccount, RefundAccount
+from contracts.accounts import DepositApplied, DepositJournaled
+from contracts.saga import AccountDebited, CreditAccount, DebitAccount, RefundAccount
 from core.consumers import batch_fallbacks, messages_parked, messages_retried
 from core.metrics import inbox_redeliveries_ignored
+from core.request_id import MESSAGE_KEY as REQUEST_ID_KEY
+from core.request_id import request_id_bound
 from ledger.models import LedgerOutbox, LedgerParkedMessage, Transfer
 from ledger.services import transfer_create
 from tests.factories import UserFactory
@@ -64,7 +68,12 @@ def _transfers(alice, sources, destination, amount="10.00") -> list[Transfer]:
 
 
 def _envelope(rows) -> list[dict]:
-    return [{**row.payload, "message_id": str(row.id)} for row in rows]
+    """The rows' messages as the relay sends them: with their ids, and request ids if any."""
+    return [
+        {**row.payload, "message_id": str(row.id)}
+        | ({REQUEST_ID_KEY: row.request_id} if row.request_id else {})
+        for row in rows
+    ]
 
 
 def _debit_commands() -> list:
@@ -104,6 +113,64 @@ def test_a_batch_applies_every_debit_in_it_and_sends_one_reply_each(alice, sourc
     assert sorted(row.payload["transfer_id"] for row in replies) == sorted(
         str(transfer.id) for transfer in transfers
     )
+
+
+def _transfers_of_two_requests(alice, sources, destination) -> dict[str, str]:
+    """Two transfers, each created by its own request: transfer id -> request id."""
+    created = {}
+    for source, request_id in zip(sources[:2], ("request-a", "request-b"), strict=True):
+        with request_id_bound(request_id):
+            created[str(_transfers(alice, [source], destination)[0].id)] = request_id
+    return created
+
+
+def _request_ids_by_transfer(model, using: str, task: str) -> dict[str, str]:
+    rows = model.objects.using(using).filter(task=task)
+    return {row.payload["transfer_id"]: row.request_id for row in rows}
+
+
+def test_the_replies_of_one_batch_each_carry_their_own_commands_request_id(
+    alice, sources, destination
+):
+    created = _transfers_of_two_requests(alice, sources, destination)
+
+    _apply(DebitAccount.name, _envelope(_debit_commands()))
+
+    assert _request_ids_by_transfer(AccountsOutbox, "accounts", AccountDebited.name) == created
+
+
+def test_the_commands_of_one_batch_of_replies_each_carry_their_own_replys_request_id(
+    alice, sources, destination
+):
+    created = _transfers_of_two_requests(alice, sources, destination)
+    _apply(DebitAccount.name, _envelope(_debit_commands()))
+    replies = AccountsOutbox.objects.using("accounts").filter(task=AccountDebited.name)
+
+    _apply(AccountDebited.name, _envelope(replies))
+
+    assert _request_ids_by_transfer(LedgerOutbox, "ledger", CreditAccount.name) == created
+
+
+def test_the_acknowledgements_of_one_batch_of_deposits_each_carry_their_deposits_request_id(
+    sources,
+):
+    """The deposits of ``sources`` were made outside any request; two more, each in its own."""
+    made = {}
+    for source, request_id in zip(sources[:2], ("deposit-a", "deposit-b"), strict=True):
+        with request_id_bound(request_id):
+            deposit(source, "1.00")
+        made[request_id] = AccountsOutbox.objects.using("accounts").get(
+            task=DepositApplied.name, request_id=request_id
+        )
+
+    _apply(DepositApplied.name, _envelope(made.values()))
+
+    acknowledgements = LedgerOutbox.objects.using("ledger").filter(
+        task=DepositJournaled.name, request_id__in=list(made)
+    )
+    assert {row.payload["deposit_id"]: row.request_id for row in acknowledgements} == {
+        row.payload["deposit_id"]: request_id for request_id, row in made.items()
+    }
 
 
 def test_a_message_twice_in_one_batch_is_applied_once(alice, sources, destination):
