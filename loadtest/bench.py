@@ -264,6 +264,11 @@ def measure_service(
         print(f"extra {extra.name}", flush=True)
         result = extra.run(service=service, scale=profile.extras_scale, work_dir=work_dir)
         figures.extras[extra.name] = result.as_document()
+        # An extra may have killed the database leader (ha, spectrum): the driver's own
+        # connections to it are dead; what follows opens fresh ones.
+        from django.db import connections
+
+        connections.close_all()
 
 
 def main(argv: list[str] | None = None) -> int:
