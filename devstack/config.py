@@ -21,33 +21,36 @@ def _int_env(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+# Every default port lies below Linux's ephemeral range (32768-60999 by default): a port in
+# that range can be held for a moment by any outgoing connection's local end, and a server
+# starting then fails to bind (seen with the quorum proxy under load).
 STACK_DIR: Path = Path(os.environ.get("STATELAB_STACK_DIR") or REPO_ROOT / ".stack").absolute()
-PG_PORT: int = _int_env("STATELAB_PG_PORT", 55432)
-REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 55433)
-REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 56379)
+PG_PORT: int = _int_env("STATELAB_PG_PORT", 25432)
+REPLICA_PORT: int = _int_env("STATELAB_REPLICA_PORT", 25433)
+REDIS_PORT: int = _int_env("STATELAB_REDIS_PORT", 25379)
 SHARD_COUNT: int = max(4, _int_env("STATELAB_SHARDS", 4))
 REPLICA_DELAY_MS: int = max(0, _int_env("STATELAB_REPLICA_DELAY_MS", 0))
 # The quorum store's storage nodes n1..nK listen on QUORUM_PORT + 0..K-1; the link proxy in
 # front of them has its control port on QUORUM_PROXY_PORT and node n<i>'s route on
 # QUORUM_PROXY_PORT + i (the coordinator connects through the routes).
 QUORUM_NODE_COUNT: int = max(4, _int_env("STATELAB_QUORUM_NODES", 5))
-QUORUM_PORT: int = _int_env("STATELAB_QUORUM_PORT", 55450)
-QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 55490)
+QUORUM_PORT: int = _int_env("STATELAB_QUORUM_PORT", 25450)
+QUORUM_PROXY_PORT: int = _int_env("STATELAB_QUORUM_PROXY_PORT", 25490)
 QUORUM_DATABASE = "statelab_quorum"
 # The regions group (architecture section 9): r1's port, r2 and r3 on the next two; the link proxy's
 # control port and the first of its six route ports (r1->r2, r1->r3, r2->r1, ...).
-REGION_PORT: int = _int_env("STATELAB_REGION_PORT", 55441)
-REGION_LINKS_PORT: int = _int_env("STATELAB_REGION_LINKS_PORT", 55440)
-REGION_ROUTE_PORT: int = _int_env("STATELAB_REGION_ROUTE_PORT", 55444)
+REGION_PORT: int = _int_env("STATELAB_REGION_PORT", 25441)
+REGION_LINKS_PORT: int = _int_env("STATELAB_REGION_LINKS_PORT", 25440)
+REGION_ROUTE_PORT: int = _int_env("STATELAB_REGION_ROUTE_PORT", 25444)
 # How much WAL a publisher keeps for a cut link before its slot is lost (max_slot_wal_keep_size).
 REGION_SLOT_WAL_KEEP_MB: int = max(16, _int_env("STATELAB_REGION_SLOT_WAL_KEEP_MB", 64))
 # The ha group (architecture section 8): each variable is the first of three consecutive ports, one
 # per member: the members' Postgres servers, their Patroni REST APIs, etcd's client and peer
 # ports.
-HA_PG_PORT: int = _int_env("STATELAB_HA_PG_PORT", 55470)
-PATRONI_PORT: int = _int_env("STATELAB_PATRONI_PORT", 55473)
-ETCD_PORT: int = _int_env("STATELAB_ETCD_PORT", 55476)
-ETCD_PEER_PORT: int = _int_env("STATELAB_ETCD_PEER_PORT", 55479)
+HA_PG_PORT: int = _int_env("STATELAB_HA_PG_PORT", 25470)
+PATRONI_PORT: int = _int_env("STATELAB_PATRONI_PORT", 25473)
+ETCD_PORT: int = _int_env("STATELAB_ETCD_PORT", 25476)
+ETCD_PEER_PORT: int = _int_env("STATELAB_ETCD_PEER_PORT", 25479)
 HA_MEMBERS = 3
 HA_SCOPE = "statelab"
 
