@@ -55,7 +55,11 @@ class EtcdMemberOutput(serializers.Serializer):
     raft_applied_index = serializers.IntegerField(required=False)
     revision = serializers.IntegerField(required=False)
     db_size = serializers.IntegerField(required=False, help_text="bytes")
-    errors = serializers.ListField(child=serializers.CharField(), required=False)
+    # DRF's serializer metaclass takes declared fields off the class: this field does not
+    # replace Serializer.errors, whatever the stubs say.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), required=False
+    )
     error = serializers.CharField(required=False)
 
 

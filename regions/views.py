@@ -94,6 +94,15 @@ PAIRS_EXAMPLE = [
     {"regions": [first, second], "hashes_compared": 1, "leaves_differing": 0}
     for first, second in (("r1", "r2"), ("r1", "r3"), ("r2", "r3"))
 ]
+RECONCILED_EXAMPLE = {
+    "region": "r1",
+    "keys_examined": 1,
+    "conflicts": {"mv": 1},
+    "merged": {},
+    "lww_discarded": 0,
+    "siblings_open": 1,
+    "cleaned": 0,
+}
 ANTI_ENTROPY_EXAMPLE = {
     "groups": [["r1", "r2", "r3"]],
     "pairs": PAIRS_EXAMPLE,
@@ -106,18 +115,7 @@ ANTI_ENTROPY_EXAMPLE = {
     "rows_corrected": 0,
     "rows_removed": 0,
     "roots_before": {"r1": ROOT, "r2": ROOT, "r3": ROOT},
-    "reconciled": {
-        "r1": {
-            "region": "r1",
-            "keys_examined": 1,
-            "conflicts": {"mv": 1},
-            "merged": {},
-            "lww_discarded": 0,
-            "siblings_open": 1,
-            "cleaned": 0,
-        },
-        "links_recovered": {},
-    },
+    "reconciled": {"r1": RECONCILED_EXAMPLE, "links_recovered": {}},
     "duration_s": 0.019,
 }
 
@@ -174,7 +172,7 @@ OVERVIEW_EXAMPLE = {
     "converged": True,
     "last_anti_entropy": {
         **ANTI_ENTROPY_EXAMPLE,
-        "reconciled": {"r1": ANTI_ENTROPY_EXAMPLE["reconciled"]["r1"]},
+        "reconciled": {"r1": RECONCILED_EXAMPLE},
         "links_recovered": {},
         "at": 1796039574.9226832,
     },
