@@ -223,7 +223,14 @@ class SmrOperationsView(APIView):
     @extend_schema(
         operation_id="smr_apply",
         request=SmrOperationInput,
-        responses=SmrResultOutput,
+        responses={
+            200: SmrResultOutput,
+            409: OpenApiResponse(
+                description="smr_compare_failed (cas: the key holds another value), "
+                "smr_not_a_number (increment) or smr_contended; nothing changed"
+            ),
+            503: SMR_UNKNOWN,
+        },
         examples=[
             OpenApiExample(
                 "increment", value={"op": "increment", "key": "orders:next"}, request_only=True
