@@ -47,14 +47,24 @@ class HistoryOutput(serializers.Serializer):
 class EtcdMemberOutput(serializers.Serializer):
     url = serializers.CharField(required=False)
     ok = serializers.BooleanField()
+    member_id = serializers.CharField(required=False)
+    leader_id = serializers.CharField(required=False)
     is_leader = serializers.BooleanField(required=False)
     raft_term = serializers.IntegerField(required=False)
     raft_index = serializers.IntegerField(required=False)
+    raft_applied_index = serializers.IntegerField(required=False)
     revision = serializers.IntegerField(required=False)
+    db_size = serializers.IntegerField(required=False, help_text="bytes")
+    # DRF's serializer metaclass takes declared fields off the class: this field does not
+    # replace Serializer.errors, whatever the stubs say.
+    errors = serializers.ListField(  # type: ignore[assignment]
+        child=serializers.CharField(), required=False
+    )
     error = serializers.CharField(required=False)
 
 
 class StatusOutput(serializers.Serializer):
+    message = serializers.CharField(required=False, help_text="switchover: Patroni's answer")
     mode = serializers.ChoiceField(choices=MODES)
     sync_node_count = serializers.IntegerField()
     synchronous_commit = serializers.CharField()

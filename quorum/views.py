@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -29,6 +30,35 @@ CONTEXT_PARAMETER = OpenApiParameter(
     required=False,
     description="The causal context of the last read or write of this key (opaque, signed).",
 )
+
+CART = {"items": ["book"]}
+OVERLAP_EXAMPLE = {"n": 3, "w": 2, "r": 2, "w_plus_r_gt_n": True}
+VERSION_EXAMPLE = {"dot": ["n1", 1], "context": {}, "value": CART}
+
+
+def _node_example(name: str, pid: int, listen: int, **route: object) -> dict:
+    delay_ms, jitter_ms = route.get("delay_ms", 0), route.get("jitter_ms", 0)
+    return {
+        "name": name,
+        "state": "slow" if delay_ms or jitter_ms else "up",
+        "how": None,
+        "delay_ms": delay_ms,
+        "jitter_ms": jitter_ms,
+        "process": "running",
+        "pid": pid,
+        "route": {
+            "listen": listen,
+            "target": listen - 41,
+            "delay_ms": delay_ms,
+            "jitter_ms": jitter_ms,
+            "cut": False,
+            "open_connections": route.get("open_connections", 1),
+            "connections_total": route.get("open_connections", 1),
+            "refused_total": 0,
+            "bytes_forwarded": route.get("bytes_forwarded", 6331),
+        },
+        "control": "processes",
+    }
 
 
 class WriteQuery(serializers.Serializer):
@@ -111,6 +141,27 @@ class ValueView(APIView):
 
     @extend_schema(
         operation_id="quorum_value_get",
+        examples=[
+            OpenApiExample(
+                "one version",
+                value={
+                    "key": "cart:42",
+                    "n": 3,
+                    "r": 2,
+                    "preference_list": ["n1", "n2", "n5"],
+                    "asked": ["n5", "n1"],
+                    "answered": ["n5", "n1"],
+                    "failed": [],
+                    "versions_seen": {"n5": [VERSION_EXAMPLE], "n1": [VERSION_EXAMPLE]},
+                    "siblings": [VERSION_EXAMPLE],
+                    "value": CART,
+                    "repairs": [],
+                    "overlap": OVERLAP_EXAMPLE,
+                    "elapsed_ms": 4.4,
+                },
+                response_only=True,
+            )
+        ],
         parameters=[ReadQuery],
         responses={
             200: ReadOutput,
@@ -130,6 +181,29 @@ class ValueView(APIView):
 
     @extend_schema(
         operation_id="quorum_value_put",
+        examples=[
+            OpenApiExample("a cart", value={"value": CART}, request_only=True),
+            OpenApiExample(
+                "W acknowledged",
+                value={
+                    "key": "cart:42",
+                    "n": 3,
+                    "w": 2,
+                    "sloppy": False,
+                    "preference_list": ["n1", "n2", "n5"],
+                    "coordinator": "n1",
+                    "dot": ["n1", 1],
+                    "acknowledged": [{"node": "n1", "ms": 86.5}, {"node": "n5", "ms": 54.9}],
+                    "acknowledgements_counted": 2,
+                    "hinted": [],
+                    "pending": ["n2"],
+                    "failed": [],
+                    "overlap": OVERLAP_EXAMPLE,
+                    "elapsed_ms": 146.9,
+                },
+                response_only=True,
+            ),
+        ],
         parameters=[WriteQuery, CONTEXT_PARAMETER],
         request=ValueInput,
         responses={
@@ -179,6 +253,21 @@ class NodesView(APIView):
 
     @extend_schema(
         operation_id="quorum_nodes_list",
+        examples=[
+            OpenApiExample(
+                "five nodes, one slow",
+                value=[
+                    _node_example("n1", 22148, 22091),
+                    _node_example("n2", 22186, 22092, bytes_forwarded=5531),
+                    _node_example(
+                        "n3", 22215, 22093, delay_ms=200, jitter_ms=50, open_connections=0
+                    ),
+                    _node_example("n4", 22240, 22094, open_connections=0, bytes_forwarded=0),
+                    _node_example("n5", 22266, 22095, bytes_forwarded=6341),
+                ],
+                response_only=True,
+            )
+        ],
         responses=serializers.ListSerializer(child=NodeStateOutput()),
     )
     def get(self, request: Request) -> Response:
@@ -191,12 +280,35 @@ class NodeView(APIView):
             return [IsAdminUser()]
         return [IsAuthenticated()]
 
-    @extend_schema(operation_id="quorum_node_get", responses=NodeStateOutput)
+    @extend_schema(
+        operation_id="quorum_node_get",
+        responses=NodeStateOutput,
+        examples=[
+            OpenApiExample("up", value=_node_example("n1", 22148, 22091), response_only=True)
+        ],
+    )
     def get(self, request: Request, node: str) -> Response:
         return Response(node_get(node=node).as_dict())
 
     @extend_schema(
-        operation_id="quorum_node_set", request=NodeStateInput, responses=NodeStateOutput
+        operation_id="quorum_node_set",
+        request=NodeStateInput,
+        responses=NodeStateOutput,
+        examples=[
+            OpenApiExample(
+                "slow", value={"state": "slow", "delay_ms": 200, "jitter_ms": 50}, request_only=True
+            ),
+            OpenApiExample(
+                "down: frozen", value={"state": "down", "how": "freeze"}, request_only=True
+            ),
+            OpenApiExample(
+                "slowed",
+                value=_node_example(
+                    "n3", 22215, 22093, delay_ms=200, jitter_ms=50, open_connections=0
+                ),
+                response_only=True,
+            ),
+        ],
     )
     def put(self, request: Request, node: str) -> Response:
         body = NodeStateInput(data=request.data)
@@ -216,6 +328,37 @@ class RingView(APIView):
 
     @extend_schema(
         operation_id="quorum_ring",
+        examples=[
+            OpenApiExample(
+                "with a key (tokens cut to the first four of 320)",
+                value={
+                    "nodes": ["n1", "n2", "n3", "n4", "n5"],
+                    "vnodes": 64,
+                    "tokens": [
+                        [0.010015, "n1"],
+                        [0.021213, "n1"],
+                        [0.023093, "n1"],
+                        [0.024024, "n4"],
+                    ],
+                    "shares": {
+                        "n1": 0.1855,
+                        "n2": 0.1965,
+                        "n3": 0.1714,
+                        "n4": 0.1968,
+                        "n5": 0.2499,
+                    },
+                    "defaults": {"n": 3, "w": 2, "r": 2},
+                    "key": {
+                        "key": "cart:42",
+                        "position": 0.322721,
+                        "n": 3,
+                        "preference_list": ["n1", "n2", "n5"],
+                        "fallbacks": ["n3", "n4"],
+                    },
+                },
+                response_only=True,
+            )
+        ],
         parameters=[RingQuery],
         responses=inline_serializer(
             "QuorumRing",

@@ -6,6 +6,7 @@ import logging
 
 from django.db import transaction
 from drf_spectacular.utils import (
+    OpenApiExample,
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
@@ -66,7 +67,13 @@ ValueOutput = inline_serializer(
         "value": serializers.JSONField(required=False),
         "siblings": serializers.ListField(child=serializers.DictField(), required=False),
         "dot": serializers.ListField(required=False),
+        "hlc": serializers.ListField(
+            required=False, help_text="lww: the winner's hybrid logical clock [ms, counter, region]"
+        ),
         "discarded": serializers.ListField(child=serializers.DictField(), required=False),
+        "state": serializers.DictField(
+            required=False, help_text="counter, gcounter: the CRDT's state"
+        ),
     },
 )
 WriteOutput = inline_serializer(
@@ -82,12 +89,142 @@ WriteOutput = inline_serializer(
     },
 )
 
+ROOT = "f2544635f5223bc8a9b65b841001da0c"
+PAIRS_EXAMPLE = [
+    {"regions": [first, second], "hashes_compared": 1, "leaves_differing": 0}
+    for first, second in (("r1", "r2"), ("r1", "r3"), ("r2", "r3"))
+]
+RECONCILED_EXAMPLE = {
+    "region": "r1",
+    "keys_examined": 1,
+    "conflicts": {"mv": 1},
+    "merged": {},
+    "lww_discarded": 0,
+    "siblings_open": 1,
+    "cleaned": 0,
+}
+ANTI_ENTROPY_EXAMPLE = {
+    "groups": [["r1", "r2", "r3"]],
+    "pairs": PAIRS_EXAMPLE,
+    "hashes_compared": 3,
+    "keys_held": {"r1": 3, "r2": 3, "r3": 3},
+    "leaves_differing": 0,
+    "keys_repaired": 0,
+    "rows_copied": 0,
+    "tombstones_copied": 0,
+    "rows_corrected": 0,
+    "rows_removed": 0,
+    "roots_before": {"r1": ROOT, "r2": ROOT, "r3": ROOT},
+    "reconciled": {"r1": RECONCILED_EXAMPLE, "links_recovered": {}},
+    "duration_s": 0.019,
+}
+
+
+def _link_example(publisher: str, subscriber: str, age_s: float) -> dict:
+    return {
+        "name": f"{publisher}->{subscriber}",
+        "publisher": publisher,
+        "subscriber": subscriber,
+        "state": "streaming",
+        "cut": False,
+        "delay_ms": 0,
+        "lag_bytes": 0,
+        "slot_wal_status": "reserved",
+        "apply_running": True,
+        "last_message_age_s": age_s,
+        "error": None,
+    }
+
+
+OVERVIEW_EXAMPLE = {
+    "configured": True,
+    "regions": [
+        {
+            "name": name,
+            "up": True,
+            "keys": 3,
+            "rows": 4,
+            "tombstones": 1,
+            "root": ROOT,
+            "siblings_open": 1,
+            "lww_discarded": 0,
+        }
+        for name in ("r1", "r2", "r3")
+    ],
+    "links": [
+        _link_example("r1", "r2", 0.108),
+        _link_example("r1", "r3", 0.12),
+        _link_example("r2", "r1", 2.329),
+        _link_example("r2", "r3", 2.344),
+        _link_example("r3", "r1", 2.038),
+        _link_example("r3", "r2", 2.044),
+    ],
+    "network": {
+        "managed": True,
+        "groups": [["r1", "r2", "r3"]],
+        "delays": {},
+        "partitioned": False,
+        "partitioned_at": None,
+        "healed_at": None,
+        "converged_at": None,
+        "convergence_s": None,
+    },
+    "converged": True,
+    "last_anti_entropy": {
+        **ANTI_ENTROPY_EXAMPLE,
+        "reconciled": {"r1": RECONCILED_EXAMPLE},
+        "links_recovered": {},
+        "at": 1796039574.9226832,
+    },
+    "last_vignette": None,
+}
+
 
 class RegionValueView(APIView):
     """One key of one type in the region the client chose (its nearest)."""
 
     @extend_schema(
         operation_id="region_value_get",
+        examples=[
+            OpenApiExample(
+                "lww",
+                value={
+                    "region": "r1",
+                    "type": "lww",
+                    "key": "profile:42",
+                    "value": {"city": "Oslo"},
+                    "hlc": [1796039572552, 0, "r2"],
+                    "dot": ["r2", 2],
+                    "discarded": [],
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "counter",
+                value={
+                    "region": "r1",
+                    "type": "counter",
+                    "key": "likes:9",
+                    "value": 3,
+                    "state": {"p": {"r1": 3}, "n": {}},
+                },
+                response_only=True,
+            ),
+            OpenApiExample(
+                "mv siblings",
+                value={
+                    "region": "r3",
+                    "type": "mv",
+                    "key": "cart:7",
+                    "siblings": [
+                        {"dot": ["r1", 3], "value": ["book"]},
+                        {"dot": ["r2", 3], "value": ["pen"]},
+                    ],
+                },
+                response_only=True,
+                status_codes=[300],
+            ),
+        ],
         parameters=[CONTEXT_PARAMETER],
         responses={
             200: ValueOutput,
@@ -104,6 +241,24 @@ class RegionValueView(APIView):
 
     @extend_schema(
         operation_id="region_value_put",
+        examples=[
+            OpenApiExample("lww, mv", value={"value": {"city": "Oslo"}}, request_only=True),
+            OpenApiExample("counter", value={"increment": 3}, request_only=True),
+            OpenApiExample("orset", value={"add": "blue"}, request_only=True),
+            OpenApiExample(
+                "written",
+                value={
+                    "region": "r2",
+                    "type": "lww",
+                    "key": "profile:42",
+                    "dot": ["r2", 2],
+                    "value": {"city": "Oslo"},
+                    "obsoleted": 1,
+                    "discarded": [],
+                },
+                response_only=True,
+            ),
+        ],
         parameters=[CONTEXT_PARAMETER],
         request=inline_serializer(
             "RegionWriteInput",
@@ -138,9 +293,13 @@ class RegionValueView(APIView):
 class RegionsOverviewView(APIView):
     @extend_schema(
         operation_id="regions_overview",
+        examples=[
+            OpenApiExample("three regions, converged", value=OVERVIEW_EXAMPLE, response_only=True)
+        ],
         responses=inline_serializer(
             "RegionsOverview",
             {
+                "configured": serializers.BooleanField(),
                 "regions": serializers.ListField(child=serializers.DictField()),
                 "links": serializers.ListField(child=serializers.DictField()),
                 "network": serializers.DictField(),
@@ -166,6 +325,17 @@ class RegionsNetworkView(APIView):
 
     @extend_schema(
         operation_id="regions_network_put",
+        examples=[
+            OpenApiExample(
+                "r1 cut off", value={"groups": [["r1"], ["r2", "r3"]]}, request_only=True
+            ),
+            OpenApiExample("heal", value={"groups": [["r1", "r2", "r3"]]}, request_only=True),
+            OpenApiExample(
+                "partitioned",
+                value={"groups": [["r1"], ["r2", "r3"]], "delays": {}, "healed": False},
+                response_only=True,
+            ),
+        ],
         request=NetworkInput,
         responses=inline_serializer(
             "RegionsNetwork",
@@ -193,11 +363,13 @@ class AntiEntropyView(APIView):
 
     @extend_schema(
         operation_id="regions_anti_entropy",
+        examples=[OpenApiExample("converged", value=ANTI_ENTROPY_EXAMPLE, response_only=True)],
         request=None,
         responses=inline_serializer(
             "RegionsAntiEntropy",
             {
                 "groups": serializers.ListField(),
+                "pairs": serializers.ListField(child=serializers.DictField()),
                 "hashes_compared": serializers.IntegerField(),
                 "keys_held": serializers.DictField(child=serializers.IntegerField()),
                 "leaves_differing": serializers.IntegerField(),
@@ -205,7 +377,10 @@ class AntiEntropyView(APIView):
                 "rows_copied": serializers.IntegerField(),
                 "tombstones_copied": serializers.IntegerField(),
                 "rows_corrected": serializers.IntegerField(),
+                "rows_removed": serializers.IntegerField(),
+                "roots_before": serializers.DictField(child=serializers.CharField()),
                 "reconciled": serializers.DictField(),
+                "duration_s": serializers.FloatField(),
             },
         ),
     )
@@ -221,6 +396,11 @@ class SplitBrainView(APIView):
 
     @extend_schema(
         operation_id="regions_split_brain",
+        examples=[
+            OpenApiExample(
+                "started", value={"started": True}, response_only=True, status_codes=[202]
+            )
+        ],
         request=None,
         responses={
             202: inline_serializer("SplitBrainStarted", {"started": serializers.BooleanField()}),
