@@ -86,9 +86,14 @@ def pgbench_start(
         str(path),
         database["NAME"],
     ]
+    environment = {**os.environ, "PGPASSWORD": database["PASSWORD"]}
+    # A multi-host alias (the HA cluster) names the leader by its session attributes.
+    attributes = database.get("OPTIONS", {}).get("target_session_attrs")
+    if attributes:
+        environment["PGTARGETSESSIONATTRS"] = attributes
     return subprocess.Popen(
         command,
-        env={**os.environ, "PGPASSWORD": database["PASSWORD"]},
+        env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -117,8 +117,9 @@ def _mark_published(outbox: str, variables: str) -> str:
 def _outbox_insert(outbox: str, task: str, rows: int, out: str) -> str:
     """``rows`` messages in one statement; their ids, quoted and comma-separated, in ``:out``."""
     return (
-        f"WITH sent AS (INSERT INTO {outbox} (id, task, payload, created_at, publish_count) "
-        f"SELECT gen_random_uuid(), '{task}', '{{}}', now(), 0 FROM generate_series(1, {rows}) "
+        f"WITH sent AS (INSERT INTO {outbox} (id, task, payload, created_at, publish_count, "
+        f"request_id) SELECT gen_random_uuid(), '{task}', '{{}}', now(), 0, "
+        f"md5(random()::text) FROM generate_series(1, {rows}) "
         f"RETURNING id) SELECT string_agg(quote_literal(id), ', ') AS {out} FROM sent \\gset\n"
     )
 
@@ -146,7 +147,7 @@ SELECT pg_try_advisory_xact_lock(hashtext(:key{n}));
 SELECT id FROM {IDEMPOTENCY_KEY} WHERE user_id = 1 AND key = :key{n};
 INSERT INTO {IDEMPOTENCY_KEY} (user_id, key, fingerprint, created_at, expires_at) VALUES (1, :key{n}, 'f', now(), now() + interval '48 hours') RETURNING id AS kid{n} \\gset
 SELECT account_id, owner_id, currency, status FROM {KNOWN_ACCOUNT} WHERE account_id IN (:src{n}, :dst{n});
-INSERT INTO {TRANSFER} (id, owner_id, source_account_id, destination_account_id, amount, currency, state, failure_reason, created_at, updated_at, driven_at, redrive_count) VALUES (gen_random_uuid(), 1, :src{n}, :dst{n}, :amount{n}, 'EUR', 'pending', '', now(), now(), now(), 0) RETURNING quote_literal(id) AS tid{n} \\gset
+INSERT INTO {TRANSFER} (id, owner_id, source_account_id, destination_account_id, amount, currency, state, failure_reason, created_at, updated_at, driven_at, redrive_count, request_id) VALUES (gen_random_uuid(), 1, :src{n}, :dst{n}, :amount{n}, 'EUR', 'pending', '', now(), now(), now(), 0, md5(random()::text)) RETURNING quote_literal(id) AS tid{n} \\gset
 INSERT INTO {TRANSITION} (transfer_id, from_state, to_state, actor, reason, at) VALUES (:tid{n}, '', 'pending', 'user', 'requested', now());
 {_outbox_insert(LEDGER_OUTBOX, "accounts.debit", 1, f"request{n}").rstrip()}
 SELECT id, state FROM {TRANSFER} WHERE id = :tid{n};
