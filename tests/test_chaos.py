@@ -20,6 +20,7 @@ FAULT_KINDS = {
     "concurrent_bucket_moves",
     "restart_redis",
     "pause_worker",
+    "pause_redis",
     "stop_replica",
     "crash_point",
     "pause_replay",
