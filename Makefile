@@ -50,7 +50,7 @@ help:
 	@echo "make run    set up, start the stack, migrate, seed, serve on 127.0.0.1:$(WEB_PORT)"
 	@echo "make test   set up if needed and run the whole suite against the stack"
 	@echo "make stop   stop everything make run started: web, worker, beat and the embedded stack"
-	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  1-minute version"
+	@echo "make bench  the benchmark report (bench/results/latest/);  make bench-quick  shorter runs of it"
 	@echo "make status show the embedded stack;  make lint  ruff, import contracts, mypy, migrations check, bandit"
 	@echo "make split-brain  the regions' split-brain vignette (partition, heal, casualties)"
 	@echo "make fuzz   schemathesis with 200 examples per operation;  make audit  pip-audit"
