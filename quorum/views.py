@@ -170,7 +170,7 @@ class ValueView(APIView):
         },
     )
     def get(self, request: Request, key: str) -> Response:
-        query = ReadQuery(data=request.query_params)
+        query = ReadQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         answer = quorum_value_get(key=key, **query.validated_data)
         return Response(
@@ -215,7 +215,7 @@ class ValueView(APIView):
         },
     )
     def put(self, request: Request, key: str) -> Response:
-        query = WriteQuery(data=request.query_params)
+        query = WriteQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         body = ValueInput(data=request.data)
         body.is_valid(raise_exception=True)
@@ -316,6 +316,8 @@ class NodeView(APIView):
         return Response(node_state_set(node=node, **body.validated_data).as_dict())
 
 
+# The query serializers read a plain dict, not the QueryDict: DRF takes an empty value in a
+# QueryDict (``?n=``) for an absent one, and an empty number must be a 400.
 class RingQuery(serializers.Serializer):
     key = serializers.CharField(
         required=False, allow_blank=True, max_length=200, trim_whitespace=False
@@ -379,6 +381,6 @@ class RingView(APIView):
         ),
     )
     def get(self, request: Request) -> Response:
-        query = RingQuery(data=request.query_params)
+        query = RingQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         return Response(ring_describe(**query.validated_data))

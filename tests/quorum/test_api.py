@@ -113,7 +113,7 @@ def test_bad_write_parameters_are_a_400_and_write_nothing(client, key_prefix, qu
     assert _nowhere(key)
 
 
-@pytest.mark.parametrize("query", ["r=4", "n=9", "r=0", "n=2&r=3"])
+@pytest.mark.parametrize("query", ["r=4", "n=9", "r=0", "n=2&r=3", "r=", "n="])
 def test_bad_read_parameters_are_a_400(client, key_prefix, query):
     response = client.get(f"/api/quorum/{key_prefix}-q?{query}")
 
@@ -246,6 +246,14 @@ def test_a_bad_node_switch_is_a_400_and_changes_nothing(staff_client, body):
 
     assert response.status_code == 400
     assert node_get(node="n5").state == "up"
+
+
+@pytest.mark.parametrize("query", ["n=", "n=0", "n=two"])
+def test_a_bad_ring_parameter_is_a_400(client, query):
+    response = client.get(f"/api/quorum/ring/?{query}")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "validation_error"
 
 
 def test_the_ring_gives_a_keys_preference_list_and_fallbacks(client, key_prefix):
