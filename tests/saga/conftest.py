@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -81,6 +82,22 @@ def deliver_all(max_rounds: int = 50) -> int:
             deliver(using, row)
             delivered += 1
     raise AssertionError("the outboxes never became empty")
+
+
+def transfer_requested(owner, source: Account, destination: Account, amount: str) -> Transfer:
+    """A transfer asked for over the API by ``owner`` (202), as the worker tests start one."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(owner)
+    response = client.post(
+        "/api/transfers/",
+        {"source": source.id, "destination": destination.id, "amount": amount, "currency": "EUR"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY=f"test-{uuid.uuid4()}",
+    )
+    assert response.status_code == 202, response.json()
+    return Transfer.objects.using("ledger").get(id=response.json()["id"])
 
 
 def refreshed(transfer: Transfer) -> Transfer:

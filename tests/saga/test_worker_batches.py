@@ -3,8 +3,6 @@ broker: a pool process killed at each crash point of the batch path, and a lone 
 the batch window does not hold back."""
 
 import pytest
-from django.utils import timezone
-from rest_framework.test import APIClient
 
 from accounts.models import AccountOperation, AccountsOutbox
 from audit.reconciliation import reconciliation_report
@@ -19,6 +17,7 @@ from tests.saga.conftest import (
     deposit,
     faults_set_everywhere,
     refreshed,
+    transfer_requested,
     wait_until,
 )
 from tests.saga.factories import AccountFactory
@@ -50,16 +49,7 @@ def funded(batch_worker):
 
 
 def _transfer(owner, source, destination, amount: str = "10.00") -> Transfer:
-    client = APIClient()
-    client.force_authenticate(owner)
-    response = client.post(
-        "/api/transfers/",
-        {"source": source.id, "destination": destination.id, "amount": amount, "currency": "EUR"},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY=f"batch-test-{timezone.now().timestamp()}",
-    )
-    assert response.status_code == 202, response.json()
-    return Transfer.objects.using("ledger").get(id=response.json()["id"])
+    return transfer_requested(owner, source, destination, amount)
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from tests.saga.conftest import (
     deposit,
     faults_set_everywhere,
     refreshed,
+    transfer_requested,
     wait_until,
 )
 from tests.saga.factories import AccountFactory
@@ -51,19 +52,6 @@ def accounts(alice, saga_processes):
     return source, destination
 
 
-def _transfer(alice, source, destination, amount: str) -> Transfer:
-    client = APIClient()
-    client.force_authenticate(alice)
-    response = client.post(
-        "/api/transfers/",
-        {"source": source.id, "destination": destination.id, "amount": amount, "currency": "EUR"},
-        format="json",
-        HTTP_IDEMPOTENCY_KEY=f"worker-test-{timezone.now().timestamp()}",
-    )
-    assert response.status_code == 202, response.json()
-    return Transfer.objects.using("ledger").get(id=response.json()["id"])
-
-
 def _settled(transfer: Transfer, state: str, timeout_s: float = 30) -> Transfer:
     assert wait_until(lambda: refreshed(transfer).state == state, timeout_s=timeout_s), refreshed(
         transfer
@@ -87,7 +75,7 @@ def _reconciled() -> dict:
 def test_a_transfer_completes_and_the_journal_explains_both_balances(alice, accounts):
     source, destination = accounts
 
-    transfer = _settled(_transfer(alice, source, destination, "40.00"), State.COMPLETED)
+    transfer = _settled(transfer_requested(alice, source, destination, "40.00"), State.COMPLETED)
 
     assert (balance(source), balance(destination)) == (6000, 4000)
     assert wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=15)
@@ -100,7 +88,7 @@ def test_a_transfer_whose_credit_fails_is_compensated_and_the_source_gets_its_mo
     source, destination = accounts
     faults_set_everywhere({"saga_credit_failure_rate": 1.0})
 
-    transfer = _settled(_transfer(alice, source, destination, "40.00"), State.COMPENSATED)
+    transfer = _settled(transfer_requested(alice, source, destination, "40.00"), State.COMPENSATED)
 
     assert [step.to_state for step in transfer.transitions.all()] == [
         "pending",
@@ -115,7 +103,7 @@ def test_a_transfer_whose_credit_fails_is_compensated_and_the_source_gets_its_mo
 def test_a_transfer_beyond_the_balance_fails_and_moves_no_money(alice, accounts):
     source, destination = accounts
 
-    transfer = _settled(_transfer(alice, source, destination, "100.01"), State.FAILED)
+    transfer = _settled(transfer_requested(alice, source, destination, "100.01"), State.FAILED)
 
     assert transfer.failure_reason == "insufficient_funds"
     assert (balance(source), balance(destination)) == (10000, 0)
@@ -128,7 +116,7 @@ def test_with_the_notification_service_down_the_money_still_moves_and_the_notice
     source, destination = accounts
     faults_set_everywhere({"saga_notification_down": True})
 
-    transfer = _settled(_transfer(alice, source, destination, "25.00"), State.COMPLETED)
+    transfer = _settled(transfer_requested(alice, source, destination, "25.00"), State.COMPLETED)
 
     assert (balance(source), balance(destination)) == (7500, 2500)
     assert not wait_until(lambda: refreshed(transfer).notified_at is not None, timeout_s=2)
