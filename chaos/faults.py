@@ -18,6 +18,7 @@ import requests
 from django.conf import settings
 from django.db import connections
 
+from core.db import alias_conninfo
 from devstack.stack import Stack
 from ha.etcd import etcd_client, hashkv_compare
 from ha.patroni import Member, patroni_client
@@ -76,18 +77,6 @@ class FaultContext:
         return [name for name in self.service.processes if name.startswith("worker-")]
 
 
-def _dsn(alias: str, database: str | None = None) -> str:
-    """The alias's server (with a multi-host alias, the member it targets: the leader, or a
-    standby)."""
-    config = settings.DATABASES[alias]
-    target = config.get("OPTIONS", {}).get("target_session_attrs", "any")
-    return (
-        f"host={config['HOST']} port={config['PORT']} user={config['USER']} "
-        f"password={config['PASSWORD']} dbname={database or config['NAME']} connect_timeout=3 "
-        f"target_session_attrs={target}"
-    )
-
-
 def kill_worker(context: FaultContext) -> str:
     name = context.rng.choice(context.workers())
     context.service.kill(name)
@@ -106,7 +95,7 @@ def pause_worker(context: FaultContext) -> str:
 
 def terminate_backends(context: FaultContext) -> str:
     names = [settings.DATABASES[alias]["NAME"] for alias in ("default", "accounts", "ledger")]
-    with psycopg.connect(_dsn("default"), autocommit=True) as connection:
+    with psycopg.connect(alias_conninfo("default"), autocommit=True) as connection:
         pids = [row[0] for row in connection.execute(APPLICATION_DATABASES_SQL, [names])]
         victims = context.rng.sample(pids, k=min(len(pids), 5))
         for pid in victims:
@@ -154,7 +143,7 @@ def stop_replica(context: FaultContext) -> str:
 
 
 def pause_replay(context: FaultContext) -> str:
-    with psycopg.connect(_dsn("replica_1"), autocommit=True) as connection:
+    with psycopg.connect(alias_conninfo("replica_1"), autocommit=True) as connection:
         connection.execute("SELECT pg_wal_replay_pause()")
         time.sleep(context.hold_s)
         connection.execute("SELECT pg_wal_replay_resume()")

@@ -48,3 +48,16 @@ def row_one(cursor: psycopg.Cursor[Row]) -> Row:
     if row is None:
         raise RuntimeError("the statement returned no row where it always returns one")
     return row
+
+
+def alias_conninfo(alias: str, *, database: str | None = None) -> str:
+    """A libpq connection string to the server ``alias`` targets (with a multi-host alias, the
+    member its ``target_session_attrs`` selects: the leader or a standby), for code that needs
+    a connection of its own outside Django's (a lock held from the side, a fault injected)."""
+    config = connections[alias].settings_dict
+    target = config.get("OPTIONS", {}).get("target_session_attrs", "any")
+    return (
+        f"host={config['HOST']} port={config['PORT']} user={config['USER']} "
+        f"password={config['PASSWORD']} dbname={database or config['NAME']} connect_timeout=3 "
+        f"target_session_attrs={target}"
+    )

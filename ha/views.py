@@ -298,7 +298,7 @@ class SmrKeyView(APIView):
         responses={200: SmrResultOutput, 503: SMR_UNKNOWN},
     )
     def get(self, request: Request, key: str) -> Response:
-        query = SmrReadQuery(data=request.query_params)
+        query = SmrReadQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         result = state_machine().read(key, consistency=query.validated_data["consistency"])
         return Response(result.as_dict())

@@ -137,7 +137,7 @@ class CounterQuery(serializers.Serializer):
 class CounterDetailView(APIView):
     @extend_schema(responses=CounterOutput, operation_id="counter_get", parameters=[CounterQuery])
     def get(self, request: Request, key: str) -> Response:
-        query = CounterQuery(data=request.query_params)
+        query = CounterQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         value = counter_get(key=key, use_cache=not query.validated_data["fresh"])
         return Response(CounterOutput(value).data)
@@ -294,7 +294,7 @@ class EventsView(APIView):
         ],
     )
     def get(self, request: Request) -> Response:
-        query = EventQuery(data=request.query_params)
+        query = EventQuery(data=request.query_params.dict())
         query.is_valid(raise_exception=True)
         params = query.validated_data
         if "key" in params:

@@ -21,8 +21,8 @@ HEALTHZ_COUNTER = (
 )
 
 
-def _get(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback URL
+def _get(url: str, timeout_s: float = 5) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback URL
         return response.read()
 
 
@@ -97,7 +97,9 @@ def test_metrics_count_requests_served_by_every_gunicorn_worker(gunicorn_two_wor
             if sum(count > 0 for count in served) >= 2 or time.monotonic() > deadline:
                 break
 
-    text = _get(base + "/metrics").decode()
+    # A scrape also probes the replicas and the quorum nodes: slower than a health check when
+    # a standby of the shared cluster is still coming back from an earlier test.
+    text = _get(base + "/metrics", timeout_s=60).decode()
 
     assert sum(count > 0 for count in served) >= 2
     assert f"{HEALTHZ_COUNTER} {float(sent)}" in text

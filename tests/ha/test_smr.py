@@ -111,9 +111,11 @@ def test_a_read_names_its_consistency_or_answers_400(machine):
 
     local = client.get(f"/api/smr/{key}?consistency=serializable")
     bad = client.get(f"/api/smr/{key}?consistency=eventual")
+    empty = client.get(f"/api/smr/{key}?consistency=")
 
     assert (local.status_code, local.json()["value"]) == (200, 1)
     assert bad.status_code == 400
+    assert empty.status_code == 400
 
 
 def _etcd_leader() -> EtcdMember:

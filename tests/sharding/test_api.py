@@ -108,6 +108,21 @@ def test_a_range_query_without_bounds_or_with_a_forged_cursor_is_a_400(client):
     assert (forged.status_code, forged.json()["code"]) == (400, "shard_cursor_invalid")
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/sharding/counters/likes:42?fresh=",
+        "/api/sharding/counters/likes:42?fresh=maybe",
+        "/api/sharding/events/?since=&until=2026-01-02T00:00:00Z",
+        "/api/sharding/events/?since=2026-01-01T00:00:00Z&until=2026-01-02T00:00:00Z&limit=",
+    ],
+)
+def test_an_empty_or_malformed_query_parameter_is_a_400_not_taken_for_an_absent_one(client, path):
+    response = client.get(path)
+
+    assert (response.status_code, response.json()["code"]) == (400, "validation_error")
+
+
 def test_stats_show_every_shard_the_imbalance_and_the_hot_keys(client):
     key_spread(key="star", observation=Observation(1e3, 0.5, over_since=time.time(), hot=False))
     for number in range(40):

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
 
+from core.db import alias_conninfo
 from sharding.control.models import BucketMove
 from sharding.counters import counter_get, counter_increment
 from sharding.errors import BucketMoveRefused
@@ -38,14 +39,6 @@ MAP_TABLE = "sharding_control_bucketmap"
 
 def _others(source: str) -> list[str]:
     return [alias for alias in settings.SHARD_ALIASES if alias != source]
-
-
-def _dsn(alias: str) -> str:
-    config = connections[alias].settings_dict
-    return (
-        f"host={config['HOST']} port={config['PORT']} user={config['USER']} "
-        f"password={config['PASSWORD']} dbname={config['NAME']}"
-    )
 
 
 def _waiting_on_locks(probe: psycopg.Connection) -> int:
@@ -86,7 +79,7 @@ def _until(condition: Callable[[], bool], timeout_s: float = 30.0) -> None:
 def map_switch_held() -> Iterator[None]:
     """The bucket map's table locked against new versions (reads still pass) until the block
     ends: a move that reaches its map switch waits there."""
-    with psycopg.connect(_dsn("default")) as side:
+    with psycopg.connect(alias_conninfo("default")) as side:
         side.execute(f"LOCK TABLE {MAP_TABLE} IN EXCLUSIVE MODE")
         yield
         side.rollback()
@@ -97,7 +90,7 @@ def _moves_meeting_at_the_switch(*moves: tuple[int, str]) -> list[MoveThread]:
     (or has ended), then let them all go on; returns them finished."""
     threads = [MoveThread(bucket, target) for bucket, target in moves]
     waiting = 0
-    with map_switch_held(), psycopg.connect(_dsn("default"), autocommit=True) as probe:
+    with map_switch_held(), psycopg.connect(alias_conninfo("default"), autocommit=True) as probe:
         for thread in threads:
             thread.start()
             waiting += 1
