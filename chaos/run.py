@@ -140,6 +140,8 @@ def _start_clients(service, history, stop: threading.Event, clients_per_kind: in
 def _run_schedule(context, history, duration_s: float) -> None:
     """Inject the faults in turn until ``duration_s`` is over and every kind has run at least
     once (on a loaded machine one pass can outlast the duration); check money after each."""
+    from django.db import connections
+
     from chaos import checks
     from chaos.faults import SCHEDULE
 
@@ -147,6 +149,8 @@ def _run_schedule(context, history, duration_s: float) -> None:
     step = 0
     while time.monotonic() < deadline or step < len(SCHEDULE):
         injector = SCHEDULE[step % len(SCHEDULE)]
+        # A fault before this one may have killed the leader under this process's connections.
+        connections.close_all()
         record = history.fault(injector.__name__)
         try:
             record.detail = injector(context)
