@@ -1,5 +1,7 @@
 """The short chaos soak (``make chaos`` runs the long one): the whole service under every kind
-of fault, checked Jepsen style; it must find no violation."""
+of fault but the frozen leader, checked Jepsen style; it must find no violation. The frozen
+leader waits out Patroni's ttl (20 s) for its successor: tests/ha/test_failover.py covers it on
+its own, and ``make chaos`` runs it with the rest."""
 
 import json
 import subprocess
@@ -25,7 +27,6 @@ FAULT_KINDS = {
     "crash_point",
     "pause_replay",
     "kill_leader",
-    "pause_leader",
 }
 
 
@@ -56,6 +57,8 @@ def test_a_short_chaos_soak_finds_no_violation(tmp_path, fresh_connections_after
         str(free_port()),
         "--out",
         str(tmp_path),
+        "--skip",
+        "pause_leader",
     ]
     result = subprocess.run(
         command,
@@ -71,5 +74,6 @@ def test_a_short_chaos_soak_finds_no_violation(tmp_path, fresh_connections_after
     assert result.returncode == 0, output
     summary = json.loads(next(tmp_path.glob("*/summary.json")).read_text())
     assert set(summary["faults"]) == FAULT_KINDS
+    assert summary["skipped_faults"] == ["pause_leader"]
     assert summary["operations"]["transfer"]["ok"] > 0
     assert summary["observed"]["statelab_inbox_redeliveries_ignored_total"] > 0

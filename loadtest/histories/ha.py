@@ -50,7 +50,7 @@ KEYS = 3
 STANDBY_READERS = 2
 PAUSE_S = 0.02
 OP_TIMEOUT_S = 3.0
-MIN_DURATION_S = 4.0
+MIN_DURATION_S = 2.0
 ETCD_RESTART_AFTER_S = 2.0
 SCRATCH_DATABASE = "statelab_spectrum_ha"
 TABLE = "ha_registers"
@@ -84,7 +84,7 @@ class _Faults:
 def record(
     *, out_dir: Path, duration_s: float, modes: tuple[str, ...] = MODES, zombie: bool = True
 ) -> dict[str, Path]:
-    """One history per mode, about ``duration_s`` of clients each (at least 4 s; at least a
+    """One history per mode, about ``duration_s`` of clients each (at least 2 s; at least a
     third of it after the fault), on the stack's cluster (which must run: ``python -m
     devstack up``); the cluster is left settled, in ``async`` mode. ``zombie=False`` leaves
     out the frozen leader of the SQL modes (it costs Patroni's ``ttl``, 20 s, per mode)."""

@@ -59,7 +59,7 @@ KEYS_PER_MODE = 6
 READERS = 2
 PAUSE_S = 0.01
 RETURNED_WINDOW_S = 1.0
-MIN_DURATION_S = 4.0
+MIN_DURATION_S = 2.0
 
 
 def _django() -> None:
@@ -310,7 +310,7 @@ def mode_record(mode: str, *, out_dir: Path, duration_s: float, run_id: str) -> 
 def record(
     *, out_dir: Path, duration_s: float, modes: tuple[str, ...] = tuple(MODES)
 ) -> dict[str, Path]:
-    """One history per mode, ``duration_s`` each (at least 4 s: a quarter per fault); the
+    """One history per mode, ``duration_s`` each (at least 2 s: a quarter per fault); the
     quorum group is started if it does not run (and left running)."""
     _django()
     from loadtest.quorum_bench import quorum_ready

@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.ha, pytest.mark.timeout(600)]
 def histories(tmp_path_factory):
     # Without the frozen leader (20 s of Patroni's ttl per mode): tests/ha/test_failover.py
     # has the zombie; `make spectrum` records it.
-    return record(out_dir=tmp_path_factory.mktemp("spectrum-ha"), duration_s=4, zombie=False)
+    return record(out_dir=tmp_path_factory.mktemp("spectrum-ha"), duration_s=2, zombie=False)
 
 
 def test_every_mode_records_a_history_the_checker_reads_with_final_reads_per_member(histories):

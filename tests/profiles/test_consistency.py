@@ -20,8 +20,6 @@ from consistency.replicas import wait_for_replay, write_position
 from consistency.routing import read_decision
 from consistency.state import SessionState
 from consistency.store import PositionStore
-from devstack import config as devstack_config
-from tests import cluster
 from tests.profiles.conftest import ROUTED_DATABASES, replicas_caught_up
 from tests.profiles.factories import ProfileUserFactory, profile_of, token_client
 from tests.servers import free_port
@@ -195,48 +193,6 @@ def test_pin_to_primary_overrides_the_requested_consistency():
             pinned = read_decision().alias
 
     assert (routed in REPLICAS, pinned) == (True, "default")
-
-
-@pytest.fixture
-def replica_stopped():
-    """Every standby of the stack's cluster really stopped (their Patroni and Postgres ended),
-    then started again, streaming and caught up."""
-    if devstack_config.postgres_given():
-        pytest.skip("Postgres is given by DATABASE_URL: its replicas are not ours to stop")
-    stopped = [cluster.component(member.name) for member in cluster.standbys()]
-    for member in stopped:
-        member.down()
-    for alias in REPLICAS:
-        connections[alias].close()
-    replica_pool.reset()
-    try:
-        yield
-    finally:
-        for alias in REPLICAS:
-            connections[alias].close()
-        for member in stopped:
-            member.up()
-        cluster.cluster_settled()
-        replicas_caught_up(timeout_s=60)
-
-
-def test_with_the_replica_stopped_reads_still_succeed_from_the_primary(replica_stopped):
-    client = token_client(ProfileUserFactory())
-
-    responses = [
-        client.get("/api/profiles/me/", HTTP_X_CONSISTENCY=level, **NO_CACHE)
-        for level in ("session", "eventual", "session")
-    ]
-
-    assert [response.status_code for response in responses] == [200, 200, 200]
-    assert {response["X-Served-By"] for response in responses} == {"primary"}
-
-
-def test_with_the_replica_stopped_readyz_names_it(replica_stopped):
-    response = token_client(ProfileUserFactory()).get("/readyz")
-
-    assert response.status_code == 503
-    assert f"database:{REPLICA}" in response.json()["down"]
 
 
 def test_a_replica_that_fails_mid_request_leaves_the_rotation():

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("nodes_restored")
 def histories(tmp_path_factory, quorum_nodes):
     from loadtest.histories.quorum import record
 
-    return record(out_dir=tmp_path_factory.mktemp("spectrum-quorum"), duration_s=4)
+    return record(out_dir=tmp_path_factory.mktemp("spectrum-quorum"), duration_s=2)
 
 
 def test_every_mode_records_a_history_the_checker_reads_with_final_reads_per_node(histories):
