@@ -3,10 +3,12 @@
 One process serves several named routes (``r1->r2: 127.0.0.1:L -> 127.0.0.1:T``); each route
 can be slowed (every chunk held ``delay_ms`` plus a random ``0..jitter_ms`` before it is
 forwarded, in both directions, order kept within a connection) or cut (its open connections are
-closed and new ones are closed as soon as they are accepted, as a network partition seen by a
-client that gets a reset). The regions' logical-replication links and the quorum nodes go
-through it, so that a partition or a slow node is a property of the network, not a flag the
-application reads.
+closed and new ones are reset, as a network partition seen by a client that gets a reset).
+``--refuse-after-ms`` holds a new connection to a cut route that long before the reset (carried
+as usual if the route heals meanwhile), as a peer that does not answer at once: a client that
+fails within a millisecond is what the regions' Postgres mishandles (docs/patterns/regions.md).
+The regions' logical-replication links and the quorum nodes go through it, so that a partition
+or a slow node is a property of the network, not a flag the application reads.
 
 Why jitter: a constant delay on every request to a node keeps that node's requests in the order
 they were sent, so a read sent after a write still arrives after it; what lets a later request
@@ -48,6 +50,7 @@ class Route:
     delay_ms: int = 0
     jitter_ms: int = 0
     cut: bool = False
+    refuse_after_ms: int = 0
     bytes_forwarded: int = 0
     connections_total: int = 0
     refused_total: int = 0
@@ -62,6 +65,7 @@ class Route:
             "delay_ms": self.delay_ms,
             "jitter_ms": self.jitter_ms,
             "cut": self.cut,
+            "refuse_after_ms": self.refuse_after_ms,
             "open_connections": len(self.open) // 2,
             "connections_total": self.connections_total,
             "refused_total": self.refused_total,
@@ -113,6 +117,8 @@ async def _pump(route: Route, reader: asyncio.StreamReader, writer: asyncio.Stre
 
 
 async def _serve(route: Route, client_reader, client_writer) -> None:
+    if route.cut and route.refuse_after_ms:
+        await asyncio.sleep(route.refuse_after_ms / 1000)
     if route.cut:
         route.refused_total += 1
         client_writer.transport.abort()
@@ -262,7 +268,17 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--control-port", type=int, required=True)
     parser.add_argument("--listen-host", default=HOST, help=f"where to listen ({HOST})")
     parser.add_argument("--route", type=parse_route, action="append", default=[])
+    parser.add_argument(
+        "--refuse-after-ms",
+        type=int,
+        default=0,
+        help="hold a new connection to a cut route this long before resetting it (0)",
+    )
     args = parser.parse_args(argv)
+    if not 0 <= args.refuse_after_ms <= MAX_DELAY_MS:
+        parser.error(f"--refuse-after-ms must be in 0..{MAX_DELAY_MS}")
+    for route in args.route:
+        route.refuse_after_ms = args.refuse_after_ms
     routes = {route.name: route for route in args.route}
     if len(routes) != len(args.route):
         parser.error("route names must be unique")

@@ -52,6 +52,7 @@ def _node_example(name: str, pid: int, listen: int, **route: object) -> dict:
             "delay_ms": delay_ms,
             "jitter_ms": jitter_ms,
             "cut": False,
+            "refuse_after_ms": 0,
             "open_connections": route.get("open_connections", 1),
             "connections_total": route.get("open_connections", 1),
             "refused_total": 0,

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from regions.links import links_status
+from regions.links import links_revive, links_status
 from regions.merkle import AntiEntropyReport, anti_entropy_run, roots
 from regions.models import RegionNetwork
 from regions.network import connected_groups, network_get, network_sync
@@ -53,10 +53,12 @@ def convergence_mark(
 
 
 def anti_entropy_now() -> AntiEntropyReport:
-    """Sync the proxy with the stored network, recover lost links, run anti-entropy over the
-    connected groups and remember the report."""
+    """Sync the proxy with the stored network, recover lost links, wake the launcher of links
+    without an apply worker (regions.links.links_revive), run anti-entropy over the connected
+    groups and remember the report."""
     network_sync()
     recovered = links_recover()
+    links_revive()
     report = anti_entropy_run(connected_groups())
     body: dict[str, Any] = {**report.as_dict(), "links_recovered": recovered, "at": time.time()}
     RegionNetwork.objects.filter(id=network_get().id).update(last_anti_entropy=body)
@@ -76,9 +78,12 @@ def after_heal(timeout_s: float = AFTER_HEAL_TIMEOUT_S) -> dict[str, Any]:
         if converged():
             converged_s = time.monotonic() - started
             break
-        if any(link.state in ("lost", "missing") for link in links_status()):
+        states = {link.state for link in links_status()}
+        if states & {"lost", "missing"}:
             recovered.update(links_recover())
             anti_entropy_run(connected_groups(), reconcile=False)
+        if "connecting" in states:
+            links_revive()
         time.sleep(POLL_S)
     convergence_mark(network)
     report = anti_entropy_now()

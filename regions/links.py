@@ -4,15 +4,20 @@ about each (the publisher's slot, the subscriber's apply worker)."""
 from __future__ import annotations
 
 import functools
+import logging
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
 from devstack.linkproxy import LinkControl
 from regions.conf import REGION_NAMES, links_endpoint, region_addresses
-from regions.db import region_connection
+from regions.db import region_connect, region_connection
 from regions.errors import NetworkUnmanaged
+
+logger = logging.getLogger(__name__)
 
 LINKS = tuple(f"{a}->{b}" for a in REGION_NAMES for b in REGION_NAMES if a != b)
 
@@ -163,3 +168,52 @@ def links_status() -> list[LinkStatus]:
             status.state = "catching_up"
         result.append(status)
     return result
+
+
+def links_revive(links: Iterable[str] = LINKS) -> list[str]:
+    """Wake the subscriber's logical replication launcher for every link given that is not cut
+    and whose subscription is enabled but has no apply worker; answers the links woken.
+
+    Why: the launcher of Postgres 16.2 can miss the exit of an apply worker that dies within a
+    few milliseconds of starting (a connection refused while its link is cut): it consumes the
+    wakeup while waiting for the worker to attach, then sleeps its whole 3-minute cycle, and the
+    link stays silent that long after the heal (later Postgres releases restore the wakeup).
+    ``ALTER SUBSCRIPTION .. ENABLE`` on an enabled subscription changes nothing but wakes the
+    launcher at commit; the launcher still spaces restarts by ``wal_retrieve_retry_interval``.
+    A region that cannot be reached is skipped."""
+    from regions.schema import subscription_name
+
+    addresses = region_addresses()
+    routes = proxy_routes() or {}
+    names_by_subscriber: dict[str, dict[str, str]] = {}
+    for link in links:
+        if routes.get(link, {}).get("cut"):
+            continue
+        publisher, subscriber = link_ends(link)
+        name = subscription_name(addresses[subscriber].database, publisher, subscriber)
+        names_by_subscriber.setdefault(subscriber, {})[name] = link
+    woken = []
+    for subscriber, names in names_by_subscriber.items():
+        try:
+            with region_connect(subscriber) as conn:
+                idle = [
+                    row[0]
+                    for row in conn.execute(
+                        "SELECT s.subname FROM pg_subscription s "
+                        "JOIN pg_database d ON d.oid = s.subdbid "
+                        "LEFT JOIN pg_stat_subscription w ON w.subid = s.oid AND w.relid IS NULL "
+                        "WHERE d.datname = current_database() AND s.subenabled "
+                        "AND w.pid IS NULL AND s.subname = ANY(%s)",
+                        (list(names),),
+                    )
+                ]
+                for name in idle:
+                    conn.execute(
+                        sql.SQL("ALTER SUBSCRIPTION {} ENABLE").format(sql.Identifier(name))
+                    )
+                    woken.append(names[name])
+        except psycopg.Error:
+            continue
+    if woken:
+        logger.debug("regions: woke the launcher for links without an apply worker: %s", woken)
+    return sorted(woken)

@@ -12,7 +12,7 @@ from django.utils import timezone
 from devstack.linkproxy import MAX_DELAY_MS
 from regions.conf import REGION_NAMES
 from regions.errors import InvalidNetwork, RegionUnavailable
-from regions.links import LINKS, link_control, link_ends, proxy_routes
+from regions.links import LINKS, link_control, link_ends, links_revive, proxy_routes
 from regions.models import RegionNetwork
 
 
@@ -56,6 +56,8 @@ def _group_of(groups: Sequence[Sequence[str]]) -> dict[str, int]:
 
 
 def _apply(groups: Sequence[Sequence[str]], delays: Mapping[str, int]) -> None:
+    """Set every route, then wake the launchers that may have missed an apply worker's exit
+    while its link was cut (regions.links.links_revive)."""
     control = link_control()
     where = _group_of(groups)
     try:
@@ -68,6 +70,7 @@ def _apply(groups: Sequence[Sequence[str]], delays: Mapping[str, int]) -> None:
             )
     except (OSError, ValueError) as error:
         raise RegionUnavailable(f"the link proxy does not answer: {error}") from None
+    links_revive()
 
 
 def network_set(

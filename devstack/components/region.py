@@ -49,7 +49,14 @@ class RegionServer(PostgresServer):
 
 
 class RegionLinks(LinkProxy):
-    """The link proxy of the regions: six routes, "ri->rj" carrying rj's subscription to ri."""
+    """The link proxy of the regions: six routes, "ri->rj" carrying rj's subscription to ri.
+
+    A cut link holds a new connection ``refuse_after_ms`` before resetting it: an apply worker
+    refused within a millisecond can die before Postgres 16.2's launcher sees it attach, and the
+    launcher then misses its exit and sleeps 3 minutes before starting it again
+    (docs/patterns/regions.md, "Partitions"; regions.links.links_revive wakes it as well).
+    """
 
     given_by = "REGION_LINKS_URL"
     port_variable = "STATELAB_REGION_LINKS_PORT"
+    refuse_after_ms = 200

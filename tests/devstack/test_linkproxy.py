@@ -32,13 +32,29 @@ def echo_port(make_listener) -> int:
     return listener.port
 
 
-@pytest.fixture
-def proxy(workspace: Workspace, echo_port: int) -> Iterator[LinkProxy]:
+def _started_proxy(workspace: Workspace, echo_port: int, **options) -> LinkProxy:
     control, listen = free_ports(2)
     component = LinkProxy(
-        workspace, name="links", port=control, routes={"a->b": (listen, echo_port)}
+        workspace, name="links", port=control, routes={"a->b": (listen, echo_port)}, **options
     )
     component.up()
+    return component
+
+
+@pytest.fixture
+def proxy(workspace: Workspace, echo_port: int) -> Iterator[LinkProxy]:
+    component = _started_proxy(workspace, echo_port)
+    yield component
+    component.down()
+
+
+HOLD_MS = 400
+
+
+@pytest.fixture
+def holding_proxy(workspace: Workspace, echo_port: int) -> Iterator[LinkProxy]:
+    """A proxy that holds a new connection to a cut route HOLD_MS before resetting it."""
+    component = _started_proxy(workspace, echo_port, refuse_after_ms=HOLD_MS)
     yield component
     component.down()
 
@@ -100,6 +116,27 @@ def test_a_cut_route_refuses_new_connections(proxy):
 
     assert _round_trip(_listen_port(proxy)) == b""
     assert proxy.control().status()["a->b"]["refused_total"] == 1
+
+
+def test_a_cut_route_holds_a_new_connection_before_resetting_it(holding_proxy):
+    holding_proxy.control().set("a->b", cut=True)
+
+    started = time.monotonic()
+    answer = _round_trip(_listen_port(holding_proxy))
+
+    assert (answer, time.monotonic() - started >= HOLD_MS / 1000) == (b"", True)
+    assert holding_proxy.control().status()["a->b"]["refused_total"] == 1
+
+
+def test_a_connection_held_while_cut_is_carried_when_the_route_heals(holding_proxy):
+    holding_proxy.control().set("a->b", cut=True)
+    with socket.create_connection(("127.0.0.1", _listen_port(holding_proxy)), timeout=5) as conn:
+        conn.sendall(b"ping")
+
+        holding_proxy.control().set("a->b", cut=False)
+
+        assert conn.recv(4) == b"ping"
+    assert holding_proxy.control().status()["a->b"]["refused_total"] == 0
 
 
 def test_a_cut_severs_the_open_connections(proxy):

@@ -16,7 +16,7 @@ pytestmark = [pytest.mark.regions, pytest.mark.django_db]
 
 
 @pytest.fixture(scope="module")
-def histories(tmp_path_factory, django_db_blocker, regions_up):
+def histories(tmp_path_factory, django_db_setup, django_db_blocker, regions_up):
     """One recording for the module (it takes about 20 s); the network row it committed in
     the default database is removed again, as other tests start without one."""
     with django_db_blocker.unblock():
