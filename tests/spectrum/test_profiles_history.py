@@ -3,6 +3,7 @@ apply delay. ``eventual`` reads show the anomalies the seed names; ``session`` k
 guarantees."""
 
 import pytest
+from django.conf import settings
 
 from checker import HOLDS, VIOLATED, check, load
 from loadtest.histories import profiles
@@ -28,7 +29,10 @@ def test_each_mode_records_a_history_the_checker_reads_with_final_reads(historie
     for path in histories.values():
         ops = load(path).ops
         assert any(op.f == "write" and op.status == "ok" for op in ops)
-        assert {op.replica for op in ops if op.final} >= {"primary", "replica_1"}
+        served = {op.replica for op in ops if op.final}
+        # Any standby in rotation may serve the replica's final reads: one alias per standby.
+        assert "primary" in served
+        assert served & set(settings.REPLICA_ALIASES)
 
 
 @pytest.mark.django_db(databases="__all__", transaction=True)
