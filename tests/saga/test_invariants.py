@@ -93,9 +93,17 @@ def test_after_crashes_and_credit_failures_every_transfer_ends_and_the_books_agr
     # saga would otherwise finish before the first one is armed on a quiet machine).
     faults_set(values={"saga_credit_failure_rate": 0.2, "saga_step_latency_ms": 100}, actor="chaos")
 
+    # Every transfer is accepted before a worker runs, and the faulty worker takes one message
+    # per batch: the sagas then wait in the queues long enough for every crash point below to
+    # find some in flight. (With the requests and the worker interleaved and batches of up to
+    # 100, the consumers kept up with the requests: nothing was in flight when the first point
+    # was armed, and no point fired.) The batch crash points are passed by batches of one too.
+    ids = _create_transfers(owners, accounts)
+    one_per_batch = {"STATELAB_CONSUMER_BATCH_MAX": "1"}
     with celery_beat(tmp_path):
-        with celery_worker(tmp_path, concurrency=4, name="chaos-1") as worker:
-            ids = _create_transfers(owners, accounts)
+        with celery_worker(
+            tmp_path, concurrency=4, name="chaos-1", environment=one_per_batch
+        ) as worker:
             crashes_before = worker.children_killed()
             for point in CRASH_POINTS:
                 # Only worker processes pass these points while armed: this process creates
